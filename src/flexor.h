@@ -1,0 +1,336 @@
+/*
+ * flexor.h - the public C API of the FleXOR core.
+ *
+ * FleXOR (Lee et al., "FleXOR: Trainable Fractional Quantization", NeurIPS 2020): weights are binary codes
+ * w = sum_p alpha_p * b_p, and every slice of n_out weight bits is decrypted from n_in stored bits by a fixed
+ * XOR-gate network, so a layer costs q*n_in/n_out bits per weight. docs/CORE.md is the exact contract for
+ * every formula here (RNG, mask generation, slicing order, tail policy, backward modes, optimisers).
+ *
+ * Conventions
+ *  - Every public function returns fx_status; on failure the context keeps a message naming the problem
+ *    (fx_ctx_message). Nothing calls exit() or abort().
+ *  - Tensors are float32, row-major, batch first; images NCHW; conv weights OIHW.
+ *  - Layer kernels (fx_conv2d_forward, ...) never allocate: they write into caller buffers, and their
+ *    backward functions ACCUMULATE (+=) into gradient buffers that the caller zeroes once per step.
+ *  - The model (fx_model) owns one arena for params, grads, optimiser state and activations.
+ *  - No hidden globals except the once-chosen GEMM kernel (a pure function of the CPU).
+ */
+#ifndef FLEXOR_H
+#define FLEXOR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define FX_VERSION_MAJOR 0
+#define FX_VERSION_MINOR 1
+#define FX_VERSION_PATCH 0
+
+/* ---------------------------------------------------------------------------------------------------------
+ * Status and context
+ * ------------------------------------------------------------------------------------------------------- */
+
+typedef enum fx_status {
+    FX_OK = 0,
+    FX_EINVAL = 1,      /* a bad argument: null pointer, out-of-range value                    */
+    FX_ESHAPE = 2,      /* tensor shapes that do not fit together                              */
+    FX_ENOMEM = 3,      /* an allocation failed or would pass the context's memory limit       */
+    FX_EFORMAT = 4,     /* a malformed file or buffer (model file, dataset)                    */
+    FX_EVERSION = 5,    /* a file of an unsupported version                                    */
+    FX_ENUMERIC = 6,    /* NaN or Inf where a finite number is required                        */
+    FX_ESTATE = 7,      /* a call out of order (e.g. backward before forward)                  */
+    FX_EUNSUPPORTED = 8 /* a valid request this build cannot do                                */
+} fx_status;
+
+typedef struct fx_ctx fx_ctx;
+
+/* Creates a context (error message + allocation accounting). *out is NULL on failure. */
+fx_status fx_ctx_new(fx_ctx **out);
+void fx_ctx_free(fx_ctx *ctx);
+/* The message of the last failure ("" when none). Valid until the next call on ctx. */
+const char *fx_ctx_message(const fx_ctx *ctx);
+fx_status fx_ctx_last_status(const fx_ctx *ctx);
+void fx_ctx_clear(fx_ctx *ctx);
+/* Caps the bytes this context may hold allocated (0 = no cap). Allocations past it fail with FX_ENOMEM. */
+void fx_ctx_set_mem_limit(fx_ctx *ctx, size_t bytes);
+/* Bytes and blocks currently allocated through ctx (for leak tests). */
+size_t fx_ctx_mem_used(const fx_ctx *ctx);
+size_t fx_ctx_live_blocks(const fx_ctx *ctx);
+
+const char *fx_status_str(fx_status s);
+
+/* ---------------------------------------------------------------------------------------------------------
+ * RNG: SplitMix64 (docs/CORE.md "RNG"); explicit state, no globals.
+ * ------------------------------------------------------------------------------------------------------- */
+
+typedef struct fx_rng { uint64_t state; } fx_rng;
+
+void fx_rng_seed(fx_rng *r, uint64_t seed);
+uint64_t fx_rng_next(fx_rng *r);
+uint32_t fx_rng_u32(fx_rng *r);
+uint32_t fx_rng_below(fx_rng *r, uint32_t n);
+float fx_rng_uniform(fx_rng *r);
+float fx_rng_normal(fx_rng *r);
+
+/* ---------------------------------------------------------------------------------------------------------
+ * The XOR-gate network M (n_out x n_in over GF(2)) and FleXOR weights
+ * ------------------------------------------------------------------------------------------------------- */
+
+#define FX_MAX_NOUT 32
+#define FX_MAX_Q 4
+
+typedef enum fx_bwd_mode {
+    FX_BWD_FLEXOR = 0, /* paper Eq. 6: S*(1-tanh^2(S x_i)) * prod_{j!=i} sign(x_j)                         */
+    FX_BWD_STE = 1,    /* straight-through: sign' := 1                                                        */
+    FX_BWD_ANALOG = 2  /* Eq. 3 differentiated: S*(1-tanh^2(S x_i)) * prod_{j!=i} tanh(S x_j)                  */
+} fx_bwd_mode;
+
+typedef struct fx_xornet {
+    int n_out, n_in, n_tap, plane; /* n_tap = 0: random fill                                          */
+    uint64_t seed;
+    uint32_t mask[FX_MAX_NOUT];    /* row r: bit i set <=> M[r][i] = 1                                 */
+    uint8_t taps[FX_MAX_NOUT];     /* popcount of mask[r]                                              */
+} fx_xornet;
+
+/* Generates M reproducibly (docs/CORE.md). Fails on 1 <= n_in <= n_out <= 32, 0 <= n_tap <= n_in broken. */
+fx_status fx_xornet_init(fx_ctx *ctx, fx_xornet *net, int n_out, int n_in, int n_tap, uint64_t seed, int plane);
+
+/* The configuration of one FleXOR layer's weight tensor. */
+typedef struct fx_flexor_cfg {
+    int n_out, n_in, n_tap, q;
+    uint64_t seed;
+} fx_flexor_cfg;
+
+/* Shape of a FleXOR weight: c_out outputs, c_in inputs, k x k kernel (k = 0: dense, fan_in = c_in). */
+typedef struct fx_flexor_geom {
+    int c_out, c_in, k;
+    int fan_in;     /* c_in*k*k, or c_in for dense                          */
+    int64_t n;      /* c_out * fan_in weights                               */
+    int64_t n_slices; /* ceil(n / n_out)                                    */
+    int64_t n_lat;  /* latent floats per plane: n_slices * n_in             */
+    fx_flexor_cfg cfg;
+    fx_xornet net[FX_MAX_Q];
+} fx_flexor_geom;
+
+/* Validates cfg and the shape and builds the q XOR networks (plane p uses seed cfg.seed, plane p). */
+fx_status fx_flexor_geom_init(fx_ctx *ctx, fx_flexor_geom *g, const fx_flexor_cfg *cfg, int c_out, int c_in, int k);
+
+/* Bits per weight actually stored: q * n_slices * n_in / n (tail charged). */
+double fx_flexor_bits_per_weight(const fx_flexor_geom *g);
+
+/* Packs sign(x) of one plane: enc[j] bit i = (x[j*n_in + i] >= 0). x is (n_slices, n_in); enc is (n_slices). */
+fx_status fx_flexor_pack(fx_ctx *ctx, const fx_flexor_geom *g, const float *x, uint32_t *enc);
+
+/* Decrypts packed encrypted words of one plane into decrypted words: dec[j] bit r = parity(enc[j] & mask[r]). */
+fx_status fx_flexor_decrypt(fx_ctx *ctx, const fx_xornet *net, const uint32_t *enc, uint32_t *dec, int64_t n_slices);
+
+/* Forward: latent x (q, n_lat) and alpha (q, c_out) -> float weights W (c_out, fan_in), OIHW.
+ * bits, if not NULL, receives the decrypted words (q, n_slices) (bit r of word j = decrypted bit r). */
+fx_status fx_flexor_weight_forward(fx_ctx *ctx, const fx_flexor_geom *g, const float *x, const float *alpha,
+                                   float *W, uint32_t *bits);
+
+/* Same, from packed encrypted words enc (q, n_slices) instead of latent floats (the inference path). */
+fx_status fx_flexor_weight_from_bits(fx_ctx *ctx, const fx_flexor_geom *g, const uint32_t *enc,
+                                     const float *alpha, float *W);
+
+/* Backward: dW (c_out, fan_in) -> dx (q, n_lat) and dalpha (q, c_out), accumulated. S is S_tanh. */
+fx_status fx_flexor_weight_backward(fx_ctx *ctx, const fx_flexor_geom *g, fx_bwd_mode mode, float S,
+                                    const float *x, const float *alpha, const float *dW, float *dx,
+                                    float *dalpha);
+
+/* ---------------------------------------------------------------------------------------------------------
+ * Layer kernels (NCHW). Forward writes outputs; backward accumulates into every non-NULL gradient.
+ * Workspace sizes are given by the *_ws_floats functions; ws must be 64-byte aligned.
+ * ------------------------------------------------------------------------------------------------------- */
+
+typedef struct fx_conv_shape {
+    int n, c_in, h, w, c_out, k, stride, pad;
+    int h_out, w_out; /* filled by fx_conv_shape_init */
+} fx_conv_shape;
+
+fx_status fx_conv_shape_init(fx_ctx *ctx, fx_conv_shape *s, int n, int c_in, int h, int w, int c_out, int k,
+                             int stride, int pad);
+size_t fx_conv2d_ws_floats(const fx_conv_shape *s);
+/* y (n, c_out, h_out, w_out) = conv(x (n, c_in, h, w), w (c_out, c_in, k, k)) + b (c_out or NULL). */
+fx_status fx_conv2d_forward(fx_ctx *ctx, const fx_conv_shape *s, float *y, const float *x, const float *w,
+                            const float *b, float *ws);
+/* dx (or NULL), dw (or NULL), db (or NULL) += from dy. */
+fx_status fx_conv2d_backward(fx_ctx *ctx, const fx_conv_shape *s, float *dx, float *dw, float *db,
+                             const float *dy, const float *x, const float *w, float *ws);
+
+size_t fx_dense_ws_floats(void);
+/* y (n, o) = x (n, i) W^T (W is (o, i)) + b (o or NULL). */
+fx_status fx_dense_forward(fx_ctx *ctx, int n, int in, int out, float *y, const float *x, const float *w,
+                           const float *b, float *ws);
+fx_status fx_dense_backward(fx_ctx *ctx, int n, int in, int out, float *dx, float *dw, float *db,
+                            const float *dy, const float *x, const float *w, float *ws);
+
+/* Batch norm over (n, h*w) per channel. cache_mean/cache_rstd (c) are written in train mode for backward.
+ * In train mode rm/rv are updated with momentum (docs/CORE.md); in eval mode they are used. */
+#define FX_BN_EPS 1e-5f
+#define FX_BN_MOMENTUM 0.1f
+fx_status fx_bn_forward(fx_ctx *ctx, int n, int c, int hw, int train, float *y, const float *x,
+                        const float *gamma, const float *beta, float *rm, float *rv, float *cache_mean,
+                        float *cache_rstd);
+/* Backward; uses the caches written by forward (in eval mode forward stores rm and 1/sqrt(rv+eps) there),
+ * so the same call gives the train-mode gradient (train = 1) or the eval-mode affine map's (train = 0). */
+fx_status fx_bn_backward(fx_ctx *ctx, int n, int c, int hw, int train, float *dx, float *dgamma, float *dbeta,
+                         const float *dy, const float *x, const float *gamma, const float *cache_mean,
+                         const float *cache_rstd);
+
+fx_status fx_relu_forward(fx_ctx *ctx, int64_t len, float *y, const float *x);
+/* dx += dy where y > 0 (y is the forward output). */
+fx_status fx_relu_backward(fx_ctx *ctx, int64_t len, float *dx, const float *dy, const float *y);
+
+/* Max pool, window k, stride s, no padding, floor. argmax (n*c*h_out*w_out int32) is written for backward. */
+fx_status fx_maxpool_forward(fx_ctx *ctx, int n, int c, int h, int w, int k, int s, float *y, int32_t *argmax,
+                             const float *x);
+fx_status fx_maxpool_backward(fx_ctx *ctx, int n, int c, int h, int w, int k, int s, float *dx,
+                              const float *dy, const int32_t *argmax);
+
+fx_status fx_gap_forward(fx_ctx *ctx, int n, int c, int hw, float *y, const float *x);
+fx_status fx_gap_backward(fx_ctx *ctx, int n, int c, int hw, float *dx, const float *dy);
+
+/* Option-A shortcut: y = x[:, :, ::s, ::s], channels zero-padded (c_out - c_in)/2 on each side. */
+fx_status fx_shortcut_forward(fx_ctx *ctx, int n, int c_in, int h, int w, int c_out, int s, float *y,
+                              const float *x);
+fx_status fx_shortcut_backward(fx_ctx *ctx, int n, int c_in, int h, int w, int c_out, int s, float *dx,
+                               const float *dy);
+
+/* Mean softmax cross-entropy. dz (n, k) is WRITTEN (not accumulated); loss may be NULL. */
+fx_status fx_xent_forward_backward(fx_ctx *ctx, int n, int k, const float *z, const int32_t *labels,
+                                   float *loss, float *dz);
+/* (1-a)*CE(z, labels) + a*T^2*KL(softmax(t/T) || softmax(z/T)); dz WRITTEN. */
+fx_status fx_distill_forward_backward(fx_ctx *ctx, int n, int k, const float *z, const float *t,
+                                      const int32_t *labels, float T, float a, float *loss, float *dz);
+
+/* ---------------------------------------------------------------------------------------------------------
+ * Optimisers and schedules
+ * ------------------------------------------------------------------------------------------------------- */
+
+typedef enum fx_optim_kind { FX_OPT_SGD = 0, FX_OPT_ADAM = 1 } fx_optim_kind;
+
+typedef struct fx_optim_cfg {
+    fx_optim_kind kind;
+    float momentum;    /* SGD */
+    int nesterov;      /* SGD */
+    float beta1, beta2, eps; /* Adam */
+    float weight_decay;
+} fx_optim_cfg;
+
+/* One SGD step on n params (p, grad, momentum buffer buf). */
+void fx_sgd_step(int64_t n, float *p, const float *grad, float *buf, float lr, float mom, float wd, int nesterov);
+/* One Adam step; t is the 1-based step count. */
+void fx_adam_step(int64_t n, float *p, const float *grad, float *m, float *v, float lr, float b1, float b2,
+                  float eps, float wd, int64_t t);
+
+typedef enum fx_sched_kind { FX_SCHED_CONST = 0, FX_SCHED_STEP = 1, FX_SCHED_COSINE = 2 } fx_sched_kind;
+
+#define FX_MAX_MILESTONES 8
+typedef struct fx_schedule {
+    fx_sched_kind kind;
+    float base_lr, warmup, epochs, gamma;
+    int n_milestones;
+    float milestones[FX_MAX_MILESTONES];
+    float s_tanh, s_tanh0; /* S_tanh target and warmup start value */
+} fx_schedule;
+
+/* LR and S_tanh at fractional epoch e (docs/CORE.md "Schedules"). */
+float fx_schedule_lr(const fx_schedule *s, double e);
+float fx_schedule_stanh(const fx_schedule *s, double e);
+
+/* ---------------------------------------------------------------------------------------------------------
+ * Models: a small graph of layers (a DAG in topological order: every node reads earlier nodes) that owns
+ * one arena for parameters, gradients, optimiser state and activations. Node 0 is the input.
+ * ------------------------------------------------------------------------------------------------------- */
+
+typedef enum fx_node_kind {
+    FX_NODE_INPUT = 0, FX_NODE_CONV = 1, FX_NODE_DENSE = 2, FX_NODE_BN = 3, FX_NODE_RELU = 4,
+    FX_NODE_MAXPOOL = 5, FX_NODE_GAP = 6, FX_NODE_SHORTCUT = 7, FX_NODE_ADD = 8
+} fx_node_kind;
+
+typedef enum fx_param_kind {
+    FX_PARAM_W = 0,     /* full-precision weight (OIHW / [O][I])        */
+    FX_PARAM_B = 1,     /* bias                                          */
+    FX_PARAM_LAT = 2,   /* FleXOR latent encrypted values x (q, n_lat)   */
+    FX_PARAM_ALPHA = 3, /* FleXOR scales (q, c_out)                      */
+    FX_PARAM_GAMMA = 4, FX_PARAM_BETA = 5,
+    FX_PARAM_RMEAN = 6, FX_PARAM_RVAR = 7 /* BN running stats: state, not trained */
+} fx_param_kind;
+
+typedef struct fx_model fx_model;
+
+typedef struct fx_node_info {
+    fx_node_kind kind;
+    int in0, in1;              /* input node ids (-1 when unused)                     */
+    int c, h, w;               /* output shape of one sample                           */
+    int c_out, k, stride, pad, bias; /* conv / dense / pool / shortcut settings           */
+    int flexor;                /* 1 when the weight is a FleXOR weight                 */
+    const fx_flexor_geom *geom;/* its geometry (NULL otherwise)                        */
+    int64_t macs;              /* multiply-adds per sample                             */
+} fx_node_info;
+
+typedef struct fx_param_info {
+    const char *name;          /* "<node>.<kind>", e.g. "3.lat"                        */
+    int node;
+    fx_param_kind kind;
+    int64_t len;
+    float *data, *grad;        /* grad is NULL for running stats or inference models   */
+    int trainable;
+} fx_param_info;
+
+/* A model whose input is one (c, h, w) sample. */
+fx_status fx_model_new(fx_ctx *ctx, fx_model **out, int c, int h, int w);
+void fx_model_free(fx_ctx *ctx, fx_model *m);
+
+/* Graph building; each returns the new node id in *id. fx = NULL gives a full-precision weight. */
+fx_status fx_model_conv(fx_ctx *ctx, fx_model *m, int in, int c_out, int k, int stride, int pad, int bias,
+                        const fx_flexor_cfg *fx, int *id);
+fx_status fx_model_dense(fx_ctx *ctx, fx_model *m, int in, int out, int bias, const fx_flexor_cfg *fx, int *id);
+fx_status fx_model_bn(fx_ctx *ctx, fx_model *m, int in, int *id);
+fx_status fx_model_relu(fx_ctx *ctx, fx_model *m, int in, int *id);
+fx_status fx_model_maxpool(fx_ctx *ctx, fx_model *m, int in, int k, int s, int *id);
+fx_status fx_model_gap(fx_ctx *ctx, fx_model *m, int in, int *id);
+fx_status fx_model_shortcut(fx_ctx *ctx, fx_model *m, int in, int c_out, int s, int *id);
+fx_status fx_model_add(fx_ctx *ctx, fx_model *m, int a, int b, int *id);
+
+/* Allocates the arena for batches of up to max_batch. training = 0 gives an inference-only model (no
+ * gradients or optimiser state). The last node is the output (logits). */
+fx_status fx_model_build(fx_ctx *ctx, fx_model *m, int max_batch, int training);
+
+/* Initialises every parameter: Kaiming-normal FP weights, zero biases, BN (1, 0, 0, 1), latent values
+ * N(0, lat_std^2), alpha = alpha_init, or sqrt(2/fan_in) (Kaiming scale) when alpha_init <= 0. */
+fx_status fx_model_init_params(fx_ctx *ctx, fx_model *m, uint64_t seed, float alpha_init, float lat_std);
+
+/* Backward mode and S_tanh used by every FleXOR layer. */
+fx_status fx_model_set_flexor(fx_ctx *ctx, fx_model *m, fx_bwd_mode mode, float s_tanh);
+
+/* Forward of n <= max_batch samples x (n, c, h, w). *logits (n, classes) stays valid until the next call. */
+fx_status fx_model_forward(fx_ctx *ctx, fx_model *m, const float *x, int n, int train, const float **logits);
+
+/* Loss of the last train-mode forward and the gradients of every parameter (zeroed first).
+ * teacher = NULL: cross-entropy; else distillation with temperature T and weight a. */
+fx_status fx_model_backward(fx_ctx *ctx, fx_model *m, const int32_t *labels, const float *teacher, float T,
+                            float a, float *loss);
+
+/* One optimiser step over every trainable parameter (optimiser state lives in the arena). */
+fx_status fx_model_step(fx_ctx *ctx, fx_model *m, const fx_optim_cfg *opt, float lr);
+
+int fx_model_node_count(const fx_model *m);
+fx_status fx_model_node_info(fx_ctx *ctx, const fx_model *m, int id, fx_node_info *info);
+int fx_model_param_count(const fx_model *m);
+fx_status fx_model_param_info(fx_ctx *ctx, const fx_model *m, int i, fx_param_info *info);
+/* The activations of node id from the last forward (n, c, h, w). */
+fx_status fx_model_activation(fx_ctx *ctx, const fx_model *m, int id, const float **out);
+/* The float weights of node id as used by the last forward (decrypted for FleXOR layers). */
+fx_status fx_model_weights(fx_ctx *ctx, fx_model *m, int id, const float **w);
+/* Marks parameters as changed from outside (e.g. loaded), so cached decoded weights are rebuilt. */
+void fx_model_touch(fx_model *m);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

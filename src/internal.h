@@ -1,0 +1,41 @@
+/*
+ * internal.h - what the core's files share and the public API does not show: the context struct, the
+ * error helpers and the accounted allocator. Not installed; never included by users.
+ */
+#ifndef FX_INTERNAL_H
+#define FX_INTERNAL_H
+
+#include "flexor.h"
+#include <stdarg.h>
+
+#define FX_MSG_LEN 512
+#define FX_ALIGN 64
+
+struct fx_ctx {
+    fx_status last;
+    char msg[FX_MSG_LEN];
+    size_t mem_used, mem_limit, live_blocks;
+};
+
+/* Records status s with a printf-style message in ctx (ctx may be NULL) and returns s. */
+fx_status fx_fail(fx_ctx *ctx, fx_status s, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
+/* 64-byte aligned, zeroed, accounted allocation; NULL (with FX_ENOMEM in ctx) on failure or past the limit.
+ * `what` names the buffer in the error message. */
+void *fx_alloc(fx_ctx *ctx, size_t bytes, const char *what);
+void fx_free(fx_ctx *ctx, void *p);
+
+/* Argument checks that fail the calling function with a message naming the function and the argument. */
+#define FX_CHECK_PTR(ctx, fn, p) \
+    do { if (!(p)) return fx_fail((ctx), FX_EINVAL, "%s: %s is NULL", (fn), #p); } while (0)
+#define FX_CHECK_POS(ctx, fn, v) \
+    do { if ((v) <= 0) return fx_fail((ctx), FX_ESHAPE, "%s: %s must be > 0 (got %lld)", (fn), #v, (long long)(v)); } while (0)
+
+static inline int fx_parity32(uint32_t v) { return __builtin_parity(v); }
+static inline int fx_popcount32(uint32_t v) { return __builtin_popcount(v); }
+
+#endif

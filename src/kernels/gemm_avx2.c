@@ -1,0 +1,269 @@
+/*
+ * gemm_avx2.c - fx_sgemm__avx2: SGEMM for x86-64 with AVX2 + FMA (contract: gemm.h).
+ *
+ * Compiled with plain -O3 on any x86-64 gcc/clang: every function carries __attribute__((target("avx2,fma")))
+ * and gemm.c only calls fx_sgemm__avx2 when __builtin_cpu_supports("avx2") && ("fma"). Other targets
+ * (wasm, arm) compile this file to nothing.
+ *
+ * Algorithm (Goto / BLIS):
+ *   for jc over N in blocks of nc           (nc sized so that the packed B block fills what ws has left)
+ *     for pc over K in blocks of kc         (kc <= KC_MAX, K split evenly)
+ *       pack op(B)[pc:pc+kc, jc:jc+nc]  -> ws, panels of NR columns: Bp[panel][k][NR], zero padded
+ *       for ic over M in blocks of mc       (mc <= MC_MAX, a multiple of MR)
+ *         pack op(A)[ic:ic+mc, pc:pc+kc] -> ws, panels of MR rows: Ap[panel][k][MR], zero padded
+ *         for each NR panel of B, for each MR panel of A: micro-kernel fx_sgemm__avx2_6x16
+ * Micro-kernel 6x16: 12 ymm accumulators, per k two B loads, six A broadcasts, twelve FMAs. Partial rows are
+ * handled by instantiating the kernel for mr = 1..6 (no wasted FMAs), partial columns by zero-padded B panels
+ * and masked loads/stores of C. The first K block overwrites C when accumulate == 0 (C is never read then).
+ * Packing uses 8x8 register transposes for the strided cases (ta = 0 for A, tb = 1 for B).
+ * No allocation, no static data besides constants; A, B, C are only accessed inside their M x K / K x N / M x N
+ * parts (masked loads never touch the masked-off lanes).
+ */
+#if defined(__x86_64__)
+#include "gemm.h"
+
+#include <immintrin.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define FX_AVX2 __attribute__((target("avx2,fma")))
+#define FX_AVX2_INLINE static inline __attribute__((always_inline, target("avx2,fma")))
+
+enum {
+    MR = 6,
+    NR = 16,
+    KC_MAX = 384,
+    MC_MAX = 96, /* multiple of MR */
+    A_SLACK = 16 /* floats after the packed A block: packing writes whole ymm rows that may overhang by 2 */
+};
+
+/* Lane mask of the first n (0..8) lanes. */
+FX_AVX2_INLINE __m256i lane_mask(int n)
+{
+    const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), idx);
+}
+
+FX_AVX2_INLINE void transpose8(__m256 r[8])
+{
+    __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+    __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+    __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+    __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+    __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+    __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+    __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+    __m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+    r[0] = _mm256_permute2f128_ps(s0, s4, 0x20);
+    r[1] = _mm256_permute2f128_ps(s1, s5, 0x20);
+    r[2] = _mm256_permute2f128_ps(s2, s6, 0x20);
+    r[3] = _mm256_permute2f128_ps(s3, s7, 0x20);
+    r[4] = _mm256_permute2f128_ps(s0, s4, 0x31);
+    r[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
+    r[6] = _mm256_permute2f128_ps(s2, s6, 0x31);
+    r[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
+}
+
+/* ---------------------------------------------------------------------------------------------------------- */
+/* Packing.                                                                                                   */
+
+/* op(A) block of mc x kc (rows i, cols k) -> Ap[mc/MR panels][kc][MR]. get(i,k) = ta ? A[k*lda+i] : A[i*lda+k]. */
+static FX_AVX2 void pack_a(int ta, int mc, int kc, const float *A, size_t lda, float *Ap)
+{
+    for (int i0 = 0; i0 < mc; i0 += MR, Ap += (size_t)MR * (size_t)kc) {
+        const int mr = mc - i0 < MR ? mc - i0 : MR;
+        if (ta) {
+            /* row k of the panel is contiguous in A: one masked load, one (overhanging) store */
+            const __m256i m = lane_mask(mr);
+            const float *src = A + (size_t)i0;
+            for (int k = 0; k < kc; k++) _mm256_storeu_ps(Ap + (size_t)k * MR, _mm256_maskload_ps(src + (size_t)k * lda, m));
+        } else {
+            const float *rows[MR];
+            for (int r = 0; r < MR; r++) rows[r] = A + (size_t)(i0 + (r < mr ? r : 0)) * lda;
+            int k = 0;
+            for (; k + 8 <= kc; k += 8) {
+                __m256 t[8];
+                for (int r = 0; r < MR; r++) t[r] = r < mr ? _mm256_loadu_ps(rows[r] + k) : _mm256_setzero_ps();
+                t[6] = t[7] = _mm256_setzero_ps();
+                transpose8(t);
+                /* increasing order: lanes 6,7 (zeros) overhang into the next k and are overwritten */
+                for (int q = 0; q < 8; q++) _mm256_storeu_ps(Ap + (size_t)(k + q) * MR, t[q]);
+            }
+            for (; k < kc; k++)
+                for (int r = 0; r < MR; r++) Ap[(size_t)k * MR + (size_t)r] = r < mr ? rows[r][k] : 0.0f;
+        }
+    }
+}
+
+/* op(B) block of kc x nc (rows k, cols j) -> Bp[nc/NR panels][kc][NR]. get(k,j) = tb ? B[j*ldb+k] : B[k*ldb+j]. */
+static FX_AVX2 void pack_b(int tb, int kc, int nc, const float *B, size_t ldb, float *Bp)
+{
+    for (int j0 = 0; j0 < nc; j0 += NR, Bp += (size_t)NR * (size_t)kc) {
+        const int nr = nc - j0 < NR ? nc - j0 : NR;
+        if (!tb) {
+            const float *src = B + (size_t)j0;
+            if (nr == NR) {
+                for (int k = 0; k < kc; k++) {
+                    const float *s = src + (size_t)k * ldb;
+                    _mm256_storeu_ps(Bp + (size_t)k * NR, _mm256_loadu_ps(s));
+                    _mm256_storeu_ps(Bp + (size_t)k * NR + 8, _mm256_loadu_ps(s + 8));
+                }
+            } else {
+                const __m256i m0 = lane_mask(nr), m1 = lane_mask(nr - 8);
+                for (int k = 0; k < kc; k++) {
+                    const float *s = src + (size_t)k * ldb;
+                    _mm256_storeu_ps(Bp + (size_t)k * NR, _mm256_maskload_ps(s, m0));
+                    _mm256_storeu_ps(Bp + (size_t)k * NR + 8, _mm256_maskload_ps(s + 8, m1));
+                }
+            }
+        } else {
+            const float *rows[NR];
+            for (int r = 0; r < NR; r++) rows[r] = B + (size_t)(j0 + (r < nr ? r : 0)) * ldb;
+            int k = 0;
+            for (; k + 8 <= kc; k += 8) {
+                for (int h = 0; h < 2; h++) {
+                    __m256 t[8];
+                    for (int r = 0; r < 8; r++)
+                        t[r] = h * 8 + r < nr ? _mm256_loadu_ps(rows[h * 8 + r] + k) : _mm256_setzero_ps();
+                    transpose8(t);
+                    for (int q = 0; q < 8; q++) _mm256_storeu_ps(Bp + (size_t)(k + q) * NR + (size_t)h * 8, t[q]);
+                }
+            }
+            for (; k < kc; k++)
+                for (int r = 0; r < NR; r++) Bp[(size_t)k * NR + (size_t)r] = r < nr ? rows[r][k] : 0.0f;
+        }
+    }
+}
+
+/* ---------------------------------------------------------------------------------------------------------- */
+/* Micro-kernel: C[0:mr][0:nr] (+)= Ap (kc x MR panel) * Bp (kc x NR panel). mr is a compile-time constant
+ * after inlining; nr < NR uses masked C accesses. load_c: add to C (else overwrite). */
+
+FX_AVX2_INLINE void ukr_6x16(const int mr, int kc, const float *a, const float *b, float *c, size_t ldc, int nr,
+                             int load_c)
+{
+    __m256 acc[MR][2];
+#pragma GCC unroll 6
+    for (int r = 0; r < MR; r++) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
+
+#pragma GCC unroll 4
+    for (int k = 0; k < kc; k++) {
+        const __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
+#pragma GCC unroll 6
+        for (int r = 0; r < MR; r++) {
+            if (r < mr) {
+                const __m256 av = _mm256_broadcast_ss(a + r);
+                acc[r][0] = _mm256_fmadd_ps(av, b0, acc[r][0]);
+                acc[r][1] = _mm256_fmadd_ps(av, b1, acc[r][1]);
+            }
+        }
+        a += MR;
+        b += NR;
+    }
+
+    if (nr == NR) {
+#pragma GCC unroll 6
+        for (int r = 0; r < MR; r++) {
+            if (r < mr) {
+                float *cr = c + (size_t)r * ldc;
+                __m256 v0 = acc[r][0], v1 = acc[r][1];
+                if (load_c) {
+                    v0 = _mm256_add_ps(v0, _mm256_loadu_ps(cr));
+                    v1 = _mm256_add_ps(v1, _mm256_loadu_ps(cr + 8));
+                }
+                _mm256_storeu_ps(cr, v0);
+                _mm256_storeu_ps(cr + 8, v1);
+            }
+        }
+    } else {
+        const __m256i m0 = lane_mask(nr), m1 = lane_mask(nr - 8);
+#pragma GCC unroll 6
+        for (int r = 0; r < MR; r++) {
+            if (r < mr) {
+                float *cr = c + (size_t)r * ldc;
+                __m256 v0 = acc[r][0], v1 = acc[r][1];
+                if (load_c) {
+                    v0 = _mm256_add_ps(v0, _mm256_maskload_ps(cr, m0));
+                    v1 = _mm256_add_ps(v1, _mm256_maskload_ps(cr + 8, m1));
+                }
+                _mm256_maskstore_ps(cr, m0, v0);
+                _mm256_maskstore_ps(cr + 8, m1, v1);
+            }
+        }
+    }
+}
+
+#define FX_UKR_INSTANCE(R) \
+    static FX_AVX2 void fx_sgemm__avx2_##R##x16(int kc, const float *a, const float *b, float *c, size_t ldc, int nr, \
+                                                int load_c) \
+    { \
+        ukr_6x16(R, kc, a, b, c, ldc, nr, load_c); \
+    }
+FX_UKR_INSTANCE(1)
+FX_UKR_INSTANCE(2)
+FX_UKR_INSTANCE(3)
+FX_UKR_INSTANCE(4)
+FX_UKR_INSTANCE(5)
+FX_UKR_INSTANCE(6)
+#undef FX_UKR_INSTANCE
+
+typedef void (*ukr_fn)(int kc, const float *a, const float *b, float *c, size_t ldc, int nr, int load_c);
+
+/* ---------------------------------------------------------------------------------------------------------- */
+/* Driver.                                                                                                    */
+
+static inline int ceil_div(int a, int b) { return (a + b - 1) / b; }
+
+FX_AVX2 void fx_sgemm__avx2(int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+                            float *C, int ldc, int accumulate, float *ws)
+{
+    static const ukr_fn ukr[MR + 1] = {0,
+                                       fx_sgemm__avx2_1x16,
+                                       fx_sgemm__avx2_2x16,
+                                       fx_sgemm__avx2_3x16,
+                                       fx_sgemm__avx2_4x16,
+                                       fx_sgemm__avx2_5x16,
+                                       fx_sgemm__avx2_6x16};
+    if (M <= 0 || N <= 0) return;
+    const size_t sldc = (size_t)ldc, slda = (size_t)lda, sldb = (size_t)ldb;
+    if (K <= 0) {
+        if (!accumulate)
+            for (int i = 0; i < M; i++)
+                for (int j = 0; j < N; j++) C[(size_t)i * sldc + (size_t)j] = 0.0f;
+        return;
+    }
+
+    /* Blocking: K split evenly into blocks <= KC_MAX; M into blocks <= MC_MAX (multiples of MR); N blocks
+     * take what is left of ws after the packed A block. */
+    const int kb = ceil_div(K, KC_MAX);
+    const int kcb = ceil_div(K, kb);
+    const int mb = ceil_div(M, MC_MAX);
+    const int mcb = ceil_div(ceil_div(M, mb), MR) * MR;
+    const size_t a_floats = ((size_t)mcb * (size_t)kcb + A_SLACK + 15) & ~(size_t)15;
+    int ncb = (int)(((size_t)FX_GEMM_WS_FLOATS - a_floats) / (size_t)kcb) / NR * NR;
+    if (ncb > N) ncb = ceil_div(N, NR) * NR;
+    float *Ap = ws, *Bp = ws + a_floats;
+
+    for (int jc = 0; jc < N; jc += ncb) {
+        const int nc = N - jc < ncb ? N - jc : ncb;
+        for (int pc = 0; pc < K; pc += kcb) {
+            const int kc = K - pc < kcb ? K - pc : kcb;
+            const int load_c = accumulate || pc > 0;
+            pack_b(tb, kc, nc, tb ? B + (size_t)jc * sldb + (size_t)pc : B + (size_t)pc * sldb + (size_t)jc, sldb, Bp);
+            for (int ic = 0; ic < M; ic += mcb) {
+                const int mc = M - ic < mcb ? M - ic : mcb;
+                pack_a(ta, mc, kc, ta ? A + (size_t)pc * slda + (size_t)ic : A + (size_t)ic * slda + (size_t)pc, slda, Ap);
+                for (int jr = 0; jr < nc; jr += NR) {
+                    const int nr = nc - jr < NR ? nc - jr : NR;
+                    const float *bp = Bp + (size_t)jr * (size_t)kc;
+                    float *cc = C + (size_t)ic * sldc + (size_t)(jc + jr);
+                    for (int ir = 0; ir < mc; ir += MR) {
+                        const int mr = mc - ir < MR ? mc - ir : MR;
+                        ukr[mr](kc, Ap + (size_t)ir * (size_t)kc, bp, cc + (size_t)ir * sldc, sldc, nr, load_c);
+                    }
+                }
+            }
+        }
+    }
+}
+#endif /* __x86_64__ */

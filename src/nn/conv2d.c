@@ -1,0 +1,140 @@
+/*
+ * conv2d.c - 2-D convolution (NCHW, OIHW weights, zero padding, square kernel), forward and backward,
+ * as im2col + GEMM per image. The workspace holds one image's column matrix and the GEMM packing scratch.
+ */
+#include "../internal.h"
+#include "../kernels/gemm.h"
+#include <string.h>
+
+fx_status fx_conv_shape_init(fx_ctx *ctx, fx_conv_shape *s, int n, int c_in, int h, int w, int c_out, int k,
+                             int stride, int pad) {
+    static const char fn[] = "fx_conv_shape_init";
+    FX_CHECK_PTR(ctx, fn, s);
+    FX_CHECK_POS(ctx, fn, n);
+    FX_CHECK_POS(ctx, fn, c_in);
+    FX_CHECK_POS(ctx, fn, h);
+    FX_CHECK_POS(ctx, fn, w);
+    FX_CHECK_POS(ctx, fn, c_out);
+    FX_CHECK_POS(ctx, fn, k);
+    FX_CHECK_POS(ctx, fn, stride);
+    if (pad < 0 || pad >= k)
+        return fx_fail(ctx, FX_ESHAPE, "%s: pad must be in 0..k-1=%d (got %d)", fn, k - 1, pad);
+    if (h + 2 * pad < k || w + 2 * pad < k)
+        return fx_fail(ctx, FX_ESHAPE, "%s: a %dx%d kernel does not fit a %dx%d input with pad %d", fn, k, k, h, w, pad);
+    s->n = n; s->c_in = c_in; s->h = h; s->w = w; s->c_out = c_out; s->k = k; s->stride = stride; s->pad = pad;
+    s->h_out = (h + 2 * pad - k) / stride + 1;
+    s->w_out = (w + 2 * pad - k) / stride + 1;
+    return FX_OK;
+}
+
+static size_t round16(size_t v) { return (v + 15) & ~(size_t)15; }
+
+static int is_pointwise(const fx_conv_shape *s) { return s->k == 1 && s->stride == 1 && s->pad == 0; }
+
+size_t fx_conv2d_ws_floats(const fx_conv_shape *s) {
+    size_t col = is_pointwise(s) ? 0 : (size_t)s->c_in * s->k * s->k * s->h_out * s->w_out;
+    return round16(col) + FX_GEMM_WS_FLOATS;
+}
+
+/* col (c_in*k*k, h_out*w_out) from one image x (c_in, h, w). */
+static void im2col(const fx_conv_shape *s, const float *x, float *col) {
+    int hw_out = s->h_out * s->w_out;
+    for (int c = 0; c < s->c_in; c++)
+        for (int kh = 0; kh < s->k; kh++)
+            for (int kw = 0; kw < s->k; kw++) {
+                float *dst = col + ((size_t)(c * s->k + kh) * s->k + kw) * hw_out;
+                const float *src = x + (size_t)c * s->h * s->w;
+                for (int oh = 0; oh < s->h_out; oh++) {
+                    int ih = oh * s->stride - s->pad + kh;
+                    float *d = dst + oh * s->w_out;
+                    if (ih < 0 || ih >= s->h) { memset(d, 0, sizeof(float) * (size_t)s->w_out); continue; }
+                    const float *row = src + (size_t)ih * s->w;
+                    for (int ow = 0; ow < s->w_out; ow++) {
+                        int iw = ow * s->stride - s->pad + kw;
+                        d[ow] = (iw >= 0 && iw < s->w) ? row[iw] : 0.0f;
+                    }
+                }
+            }
+}
+
+/* dx (c_in, h, w) += col2im(dcol). */
+static void col2im_add(const fx_conv_shape *s, const float *col, float *dx) {
+    int hw_out = s->h_out * s->w_out;
+    for (int c = 0; c < s->c_in; c++)
+        for (int kh = 0; kh < s->k; kh++)
+            for (int kw = 0; kw < s->k; kw++) {
+                const float *src = col + ((size_t)(c * s->k + kh) * s->k + kw) * hw_out;
+                float *dst = dx + (size_t)c * s->h * s->w;
+                for (int oh = 0; oh < s->h_out; oh++) {
+                    int ih = oh * s->stride - s->pad + kh;
+                    if (ih < 0 || ih >= s->h) continue;
+                    float *row = dst + (size_t)ih * s->w;
+                    const float *d = src + oh * s->w_out;
+                    for (int ow = 0; ow < s->w_out; ow++) {
+                        int iw = ow * s->stride - s->pad + kw;
+                        if (iw >= 0 && iw < s->w) row[iw] += d[ow];
+                    }
+                }
+            }
+}
+
+fx_status fx_conv2d_forward(fx_ctx *ctx, const fx_conv_shape *s, float *y, const float *x, const float *w,
+                            const float *b, float *ws) {
+    static const char fn[] = "fx_conv2d_forward";
+    FX_CHECK_PTR(ctx, fn, s);
+    FX_CHECK_PTR(ctx, fn, y);
+    FX_CHECK_PTR(ctx, fn, x);
+    FX_CHECK_PTR(ctx, fn, w);
+    FX_CHECK_PTR(ctx, fn, ws);
+    int kk = s->c_in * s->k * s->k, hw_out = s->h_out * s->w_out;
+    float *col = ws, *gws = ws + (fx_conv2d_ws_floats(s) - FX_GEMM_WS_FLOATS);
+    for (int i = 0; i < s->n; i++) {
+        const float *xi = x + (size_t)i * s->c_in * s->h * s->w;
+        float *yi = y + (size_t)i * s->c_out * hw_out;
+        const float *B = xi;
+        if (!is_pointwise(s)) { im2col(s, xi, col); B = col; }
+        fx_sgemm(0, 0, s->c_out, hw_out, kk, w, kk, B, hw_out, yi, hw_out, 0, gws);
+        if (b)
+            for (int o = 0; o < s->c_out; o++)
+                for (int p = 0; p < hw_out; p++) yi[(size_t)o * hw_out + p] += b[o];
+    }
+    return FX_OK;
+}
+
+fx_status fx_conv2d_backward(fx_ctx *ctx, const fx_conv_shape *s, float *dx, float *dw, float *db,
+                             const float *dy, const float *x, const float *w, float *ws) {
+    static const char fn[] = "fx_conv2d_backward";
+    FX_CHECK_PTR(ctx, fn, s);
+    FX_CHECK_PTR(ctx, fn, dy);
+    FX_CHECK_PTR(ctx, fn, ws);
+    if (dw) FX_CHECK_PTR(ctx, fn, x);
+    if (dx) FX_CHECK_PTR(ctx, fn, w);
+    int kk = s->c_in * s->k * s->k, hw_out = s->h_out * s->w_out;
+    int pw = is_pointwise(s);
+    float *col = ws, *gws = ws + (fx_conv2d_ws_floats(s) - FX_GEMM_WS_FLOATS);
+    for (int i = 0; i < s->n; i++) {
+        const float *dyi = dy + (size_t)i * s->c_out * hw_out;
+        if (db)
+            for (int o = 0; o < s->c_out; o++) {
+                float acc = 0.0f;
+                for (int p = 0; p < hw_out; p++) acc += dyi[(size_t)o * hw_out + p];
+                db[o] += acc;
+            }
+        if (dw) {
+            const float *xi = x + (size_t)i * s->c_in * s->h * s->w;
+            const float *B = xi;
+            if (!pw) { im2col(s, xi, col); B = col; }
+            fx_sgemm(0, 1, s->c_out, kk, hw_out, dyi, hw_out, B, hw_out, dw, kk, 1, gws);
+        }
+        if (dx) {
+            float *dxi = dx + (size_t)i * s->c_in * s->h * s->w;
+            if (pw) {
+                fx_sgemm(1, 0, kk, hw_out, s->c_out, w, kk, dyi, hw_out, dxi, hw_out, 1, gws);
+            } else {
+                fx_sgemm(1, 0, kk, hw_out, s->c_out, w, kk, dyi, hw_out, col, hw_out, 0, gws);
+                col2im_add(s, col, dxi);
+            }
+        }
+    }
+    return FX_OK;
+}

@@ -1,0 +1,265 @@
+/*
+ * xor.c - the XOR-gate network M and FleXOR weights: mask generation, packing, bit-exact decryption, the
+ * float weight it produces, and the three backward modes (paper Eq. 6 "FleXOR", STE, "analog XOR").
+ *
+ * Slicing (paper Algorithm 1, docs/CORE.md): weights are taken in TensorFlow order [K][K][C_in][C_out]
+ * (dense [I][O]); slice j holds flat indices j*n_out .. j*n_out+n_out-1 as decrypted bits 0..n_out-1. The
+ * tail of the last slice is decrypted and dropped. The compute layout of W is OIHW (dense [O][I]).
+ */
+#include "internal.h"
+#include <math.h>
+#include <string.h>
+
+/* ---------------------------------------------------------------------------------------------------------
+ * M generation
+ * ------------------------------------------------------------------------------------------------------- */
+
+static uint32_t low_bits(int n) { return n >= 32 ? 0xFFFFFFFFu : ((1u << n) - 1u); }
+
+fx_status fx_xornet_init(fx_ctx *ctx, fx_xornet *net, int n_out, int n_in, int n_tap, uint64_t seed, int plane) {
+    static const char fn[] = "fx_xornet_init";
+    FX_CHECK_PTR(ctx, fn, net);
+    if (n_out < 1 || n_out > FX_MAX_NOUT)
+        return fx_fail(ctx, FX_EINVAL, "%s: n_out must be in 1..%d (got %d)", fn, FX_MAX_NOUT, n_out);
+    if (n_in < 1 || n_in > n_out)
+        return fx_fail(ctx, FX_EINVAL, "%s: n_in must be in 1..n_out=%d (got n_in=%d): an XOR network "
+                       "cannot have more encrypted than decrypted bits", fn, n_out, n_in);
+    if (n_tap < 0 || n_tap > n_in)
+        return fx_fail(ctx, FX_EINVAL, "%s: n_tap must be in 0..n_in=%d (got n_tap=%d; 0 means random fill)",
+                       fn, n_in, n_tap);
+    if (plane < 0 || plane >= FX_MAX_Q)
+        return fx_fail(ctx, FX_EINVAL, "%s: plane must be in 0..%d (got %d)", fn, FX_MAX_Q - 1, plane);
+    memset(net, 0, sizeof *net);
+    net->n_out = n_out; net->n_in = n_in; net->n_tap = n_tap; net->seed = seed; net->plane = plane;
+    fx_rng r;
+    fx_rng_seed(&r, seed + 0x632BE59BD9B4E019ull * (uint64_t)(plane + 1));
+    for (int row = 0; row < n_out; row++) {
+        uint32_t m = 0;
+        if (n_tap > 0) {
+            int a[32];
+            for (int i = 0; i < n_in; i++) a[i] = i;
+            for (int k = 0; k < n_tap; k++) {
+                int j = k + (int)fx_rng_below(&r, (uint32_t)(n_in - k));
+                int t = a[k]; a[k] = a[j]; a[j] = t;
+                m |= 1u << a[k];
+            }
+        } else {
+            do m = fx_rng_u32(&r) & low_bits(n_in); while (m == 0);
+        }
+        net->mask[row] = m;
+        net->taps[row] = (uint8_t)fx_popcount32(m);
+    }
+    return FX_OK;
+}
+
+/* ---------------------------------------------------------------------------------------------------------
+ * Geometry
+ * ------------------------------------------------------------------------------------------------------- */
+
+fx_status fx_flexor_geom_init(fx_ctx *ctx, fx_flexor_geom *g, const fx_flexor_cfg *cfg, int c_out, int c_in, int k) {
+    static const char fn[] = "fx_flexor_geom_init";
+    FX_CHECK_PTR(ctx, fn, g);
+    FX_CHECK_PTR(ctx, fn, cfg);
+    FX_CHECK_POS(ctx, fn, c_out);
+    FX_CHECK_POS(ctx, fn, c_in);
+    if (k < 0) return fx_fail(ctx, FX_ESHAPE, "%s: k must be >= 0 (0 = dense), got %d", fn, k);
+    if (cfg->q < 1 || cfg->q > FX_MAX_Q)
+        return fx_fail(ctx, FX_EINVAL, "%s: q (bit planes) must be in 1..%d (got %d)", fn, FX_MAX_Q, cfg->q);
+    memset(g, 0, sizeof *g);
+    g->c_out = c_out; g->c_in = c_in; g->k = k;
+    int64_t fan = (int64_t)c_in * (k ? (int64_t)k * k : 1);
+    if (fan > 0x7FFFFFFF || fan * c_out > ((int64_t)1 << 40))
+        return fx_fail(ctx, FX_ESHAPE, "%s: weight tensor %d x %lld is too large", fn, c_out, (long long)fan);
+    g->fan_in = (int)fan;
+    g->n = fan * c_out;
+    g->cfg = *cfg;
+    for (int p = 0; p < cfg->q; p++) {
+        fx_status s = fx_xornet_init(ctx, &g->net[p], cfg->n_out, cfg->n_in, cfg->n_tap, cfg->seed, p);
+        if (s) return s;
+    }
+    g->n_slices = (g->n + cfg->n_out - 1) / cfg->n_out;
+    g->n_lat = g->n_slices * cfg->n_in;
+    return FX_OK;
+}
+
+double fx_flexor_bits_per_weight(const fx_flexor_geom *g) {
+    return (double)g->cfg.q * (double)g->n_slices * g->cfg.n_in / (double)g->n;
+}
+
+/* ---------------------------------------------------------------------------------------------------------
+ * Packing and decryption
+ * ------------------------------------------------------------------------------------------------------- */
+
+static uint32_t pack_slice(const float *x, int n_in) {
+    uint32_t e = 0;
+    for (int i = 0; i < n_in; i++) e |= (uint32_t)(x[i] >= 0.0f) << i;
+    return e;
+}
+
+static uint32_t decrypt_word(const fx_xornet *net, uint32_t e) {
+    uint32_t d = 0;
+    for (int r = 0; r < net->n_out; r++) d |= (uint32_t)fx_parity32(e & net->mask[r]) << r;
+    return d;
+}
+
+fx_status fx_flexor_pack(fx_ctx *ctx, const fx_flexor_geom *g, const float *x, uint32_t *enc) {
+    FX_CHECK_PTR(ctx, "fx_flexor_pack", g);
+    FX_CHECK_PTR(ctx, "fx_flexor_pack", x);
+    FX_CHECK_PTR(ctx, "fx_flexor_pack", enc);
+    for (int64_t j = 0; j < g->n_slices; j++) enc[j] = pack_slice(x + j * g->cfg.n_in, g->cfg.n_in);
+    return FX_OK;
+}
+
+fx_status fx_flexor_decrypt(fx_ctx *ctx, const fx_xornet *net, const uint32_t *enc, uint32_t *dec, int64_t n_slices) {
+    FX_CHECK_PTR(ctx, "fx_flexor_decrypt", net);
+    FX_CHECK_PTR(ctx, "fx_flexor_decrypt", enc);
+    FX_CHECK_PTR(ctx, "fx_flexor_decrypt", dec);
+    for (int64_t j = 0; j < n_slices; j++) dec[j] = decrypt_word(net, enc[j]);
+    return FX_OK;
+}
+
+/* ---------------------------------------------------------------------------------------------------------
+ * Walking the slice order. A cursor maps slice-order index f to the OIHW index and output channel,
+ * incrementally (no divisions in the inner loops).
+ * ------------------------------------------------------------------------------------------------------- */
+
+typedef struct { int co, ci, kk, c_out, c_in, kk_n, fan_in; } walk;
+
+static walk walk_start(const fx_flexor_geom *g) {
+    walk w = {0, 0, 0, g->c_out, g->c_in, g->k ? g->k * g->k : 1, g->fan_in};
+    return w;
+}
+static inline int64_t walk_index(const walk *w) { return (int64_t)w->co * w->fan_in + (int64_t)w->ci * w->kk_n + w->kk; }
+static inline void walk_next(walk *w) {
+    if (++w->co < w->c_out) return;
+    w->co = 0;
+    if (++w->ci < w->c_in) return;
+    w->ci = 0;
+    w->kk++;
+}
+
+/* Adds alpha * (+-1) of the decrypted word d of one slice into W, advancing the cursor and f. */
+static void add_slice(const fx_flexor_geom *g, walk *w, int64_t *f, uint32_t d, const float *ap, float *W) {
+    for (int r = 0; r < g->cfg.n_out && *f < g->n; r++, (*f)++) {
+        float a = ap[w->co];
+        W[walk_index(w)] += ((d >> r) & 1u) ? a : -a;
+        walk_next(w);
+    }
+}
+
+fx_status fx_flexor_weight_forward(fx_ctx *ctx, const fx_flexor_geom *g, const float *x, const float *alpha,
+                                   float *W, uint32_t *bits) {
+    static const char fn[] = "fx_flexor_weight_forward";
+    FX_CHECK_PTR(ctx, fn, g);
+    FX_CHECK_PTR(ctx, fn, x);
+    FX_CHECK_PTR(ctx, fn, alpha);
+    FX_CHECK_PTR(ctx, fn, W);
+    memset(W, 0, (size_t)g->n * sizeof(float));
+    for (int p = 0; p < g->cfg.q; p++) {
+        const float *xp = x + p * g->n_lat;
+        walk w = walk_start(g);
+        int64_t f = 0;
+        for (int64_t j = 0; j < g->n_slices; j++) {
+            uint32_t d = decrypt_word(&g->net[p], pack_slice(xp + j * g->cfg.n_in, g->cfg.n_in));
+            if (bits) bits[p * g->n_slices + j] = d;
+            add_slice(g, &w, &f, d, alpha + (int64_t)p * g->c_out, W);
+        }
+    }
+    return FX_OK;
+}
+
+fx_status fx_flexor_weight_from_bits(fx_ctx *ctx, const fx_flexor_geom *g, const uint32_t *enc,
+                                     const float *alpha, float *W) {
+    static const char fn[] = "fx_flexor_weight_from_bits";
+    FX_CHECK_PTR(ctx, fn, g);
+    FX_CHECK_PTR(ctx, fn, enc);
+    FX_CHECK_PTR(ctx, fn, alpha);
+    FX_CHECK_PTR(ctx, fn, W);
+    memset(W, 0, (size_t)g->n * sizeof(float));
+    for (int p = 0; p < g->cfg.q; p++) {
+        walk w = walk_start(g);
+        int64_t f = 0;
+        for (int64_t j = 0; j < g->n_slices; j++)
+            add_slice(g, &w, &f, decrypt_word(&g->net[p], enc[p * g->n_slices + j]), alpha + (int64_t)p * g->c_out, W);
+    }
+    return FX_OK;
+}
+
+/* ---------------------------------------------------------------------------------------------------------
+ * Backward
+ * ------------------------------------------------------------------------------------------------------- */
+
+/* dL/dx for one slice. b[r] = +-1 decrypted bits, gr[r] = dL/db_r, valid rows 0..nr-1. */
+static void slice_backward(const fx_xornet *net, fx_bwd_mode mode, float S, const float *x, const float *b,
+                           const float *gr, int nr, float *dx) {
+    int n_in = net->n_in;
+    float t[32];
+    if (mode != FX_BWD_STE)
+        for (int i = 0; i < n_in; i++) t[i] = tanhf(S * x[i]);
+    if (mode == FX_BWD_ANALOG) {
+        for (int r = 0; r < nr; r++) {
+            uint32_t m = net->mask[r];
+            float sgn0 = (net->taps[r] & 1) ? 1.0f : -1.0f; /* (-1)^(n_r - 1) */
+            for (int i = 0; i < n_in; i++) {
+                if (!((m >> i) & 1u)) continue;
+                float prod = sgn0;
+                for (int k = 0; k < n_in; k++)
+                    if (k != i && ((m >> k) & 1u)) prod *= t[k];
+                dx[i] += S * (1.0f - t[i] * t[i]) * gr[r] * prod;
+            }
+        }
+        return;
+    }
+    float acc[32] = {0};
+    for (int r = 0; r < nr; r++) {
+        float c = b[r] * gr[r];
+        uint32_t m = net->mask[r];
+        while (m) {
+            int i = __builtin_ctz(m);
+            acc[i] += c;
+            m &= m - 1;
+        }
+    }
+    for (int i = 0; i < n_in; i++) {
+        float sg = x[i] >= 0.0f ? 1.0f : -1.0f;
+        float fac = mode == FX_BWD_STE ? 1.0f : S * (1.0f - t[i] * t[i]);
+        dx[i] += fac * sg * acc[i];
+    }
+}
+
+fx_status fx_flexor_weight_backward(fx_ctx *ctx, const fx_flexor_geom *g, fx_bwd_mode mode, float S,
+                                    const float *x, const float *alpha, const float *dW, float *dx,
+                                    float *dalpha) {
+    static const char fn[] = "fx_flexor_weight_backward";
+    FX_CHECK_PTR(ctx, fn, g);
+    FX_CHECK_PTR(ctx, fn, x);
+    FX_CHECK_PTR(ctx, fn, alpha);
+    FX_CHECK_PTR(ctx, fn, dW);
+    if (mode != FX_BWD_FLEXOR && mode != FX_BWD_STE && mode != FX_BWD_ANALOG)
+        return fx_fail(ctx, FX_EINVAL, "%s: unknown backward mode %d (0 flexor, 1 ste, 2 analog)", fn, (int)mode);
+    if (!(S > 0.0f) || !isfinite(S))
+        return fx_fail(ctx, FX_EINVAL, "%s: S_tanh must be a finite number > 0 (got %g)", fn, (double)S);
+    int n_out = g->cfg.n_out, n_in = g->cfg.n_in;
+    for (int p = 0; p < g->cfg.q; p++) {
+        const float *xp = x + p * g->n_lat;
+        const float *ap = alpha + (int64_t)p * g->c_out;
+        float *dxp = dx ? dx + p * g->n_lat : NULL;
+        float *dap = dalpha ? dalpha + (int64_t)p * g->c_out : NULL;
+        walk w = walk_start(g);
+        int64_t f = 0;
+        for (int64_t j = 0; j < g->n_slices; j++) {
+            uint32_t d = decrypt_word(&g->net[p], pack_slice(xp + j * n_in, n_in));
+            float b[32], gr[32];
+            int nr = 0;
+            for (int r = 0; r < n_out && f < g->n; r++, f++, nr++) {
+                float dw = dW[walk_index(&w)];
+                b[r] = ((d >> r) & 1u) ? 1.0f : -1.0f;
+                gr[r] = ap[w.co] * dw;
+                if (dap) dap[w.co] += b[r] * dw;
+                walk_next(&w);
+            }
+            if (dxp) slice_backward(&g->net[p], mode, S, xp + j * n_in, b, gr, nr, dxp + j * n_in);
+        }
+    }
+    return FX_OK;
+}
