@@ -141,6 +141,13 @@ fx_status fx_flexor_weight_backward(fx_ctx *ctx, const fx_flexor_geom *g, fx_bwd
                                     const float *x, const float *alpha, const float *dW, float *dx,
                                     float *dalpha);
 
+/* Encryption of given float weights W (c_out, fan_in): for each plane, every slice gets the encrypted word
+ * whose decrypted bits best match sign(W - fit so far) weighted by |W| (exhaustive search for n_in <= 10,
+ * otherwise a seeded local search with restarts), and alpha the least-squares scale per output channel.
+ * x (q, n_lat) is set to +-mag by those bits. Used to start FleXOR training from a full-precision model. */
+fx_status fx_flexor_encrypt(fx_ctx *ctx, const fx_flexor_geom *g, const float *W, float mag, uint64_t seed, float *x,
+                            float *alpha, float *W_work);
+
 /* ---------------------------------------------------------------------------------------------------------
  * Layer kernels (NCHW). Forward writes outputs; backward accumulates into every non-NULL gradient.
  * Workspace sizes are given by the *_ws_floats functions; ws must be 64-byte aligned.
@@ -320,6 +327,7 @@ fx_status fx_model_backward(fx_ctx *ctx, fx_model *m, const int32_t *labels, con
 fx_status fx_model_step(fx_ctx *ctx, fx_model *m, const fx_optim_cfg *opt, float lr);
 
 int fx_model_node_count(const fx_model *m);
+int fx_model_max_batch(const fx_model *m);
 fx_status fx_model_node_info(fx_ctx *ctx, const fx_model *m, int id, fx_node_info *info);
 int fx_model_param_count(const fx_model *m);
 fx_status fx_model_param_info(fx_ctx *ctx, const fx_model *m, int i, fx_param_info *info);
@@ -329,6 +337,79 @@ fx_status fx_model_activation(fx_ctx *ctx, const fx_model *m, int id, const floa
 fx_status fx_model_weights(fx_ctx *ctx, fx_model *m, int id, const float **w);
 /* Marks parameters as changed from outside (e.g. loaded), so cached decoded weights are rebuilt. */
 void fx_model_touch(fx_model *m);
+
+/* ---------------------------------------------------------------------------------------------------------
+ * Model zoo (src/zoo.c)
+ * ------------------------------------------------------------------------------------------------------- */
+
+/* The paper's LeNet-5: 32C5-MP2-64C5-MP2-512FC-10 on 1x28x28, 'same' padding, ReLU, biases.
+ * fx[i] (conv1, conv2, fc1, fc2) is the FleXOR configuration of layer i, or NULL for full precision;
+ * fx itself may be NULL (all full precision). Built for max_batch; training as in fx_model_build. */
+fx_status fx_model_lenet5(fx_ctx *ctx, fx_model **out, const fx_flexor_cfg *const fx[4], int max_batch, int training);
+
+/* He et al. CIFAR ResNet-(6n+2) with option-A shortcuts: conv3x3(3->16)+BN+ReLU, three stages of n basic
+ * blocks (16/32/64 channels), global average pool, dense 64->10. The first conv, the last dense layer and
+ * BN stay full precision; every 3x3 conv of stage s is FleXOR with stage[s], or full precision when
+ * stage == NULL or stage[s].q == 0. depth must be 6n+2 (20, 32, 44, 56, 110). */
+fx_status fx_model_resnet_cifar(fx_ctx *ctx, fx_model **out, int depth, const fx_flexor_cfg stage[3], int max_batch,
+                                int training);
+
+/* ---------------------------------------------------------------------------------------------------------
+ * Datasets (src/io/data.c): parsers of in-memory bytes, shared by every entry point
+ * ------------------------------------------------------------------------------------------------------- */
+
+/* IDX (MNIST) unsigned-byte file: validates magic, rank (1..4), dims and the exact byte length.
+ * On success dims[0..ndim) are set and *data points into buf. */
+fx_status fx_idx_parse(fx_ctx *ctx, const uint8_t *buf, size_t len, int *ndim, int dims[4], const uint8_t **data);
+
+/* CIFAR-10 binary batch (records of 1 label byte + 3072 CHW pixel bytes): validates the length and labels;
+ * copies n records into labels (n) and images (n, 3, 32, 32) when those are not NULL. */
+fx_status fx_cifar_parse(fx_ctx *ctx, const uint8_t *buf, size_t len, int *n, uint8_t *labels, uint8_t *images);
+
+/* A labelled image set in memory (caller-owned bytes) and how to turn it into network input. */
+typedef struct fx_dataset {
+    int n, c, h, w;
+    const uint8_t *images; /* n * c*h*w bytes, CHW per image */
+    const uint8_t *labels; /* n bytes */
+    float mean[3], std[3]; /* per channel, on pixels scaled to [0, 1] */
+    int augment;           /* 0: none; 1: random crop with 4-pixel zero padding + horizontal flip */
+} fx_dataset;
+
+/* Normalised (and, if ds->augment, augmented with rng) float images x (n, c, h, w) and int labels of
+ * the samples idx[0..n). */
+fx_status fx_dataset_batch(fx_ctx *ctx, const fx_dataset *ds, const int32_t *idx, int n, fx_rng *rng, float *x,
+                           int32_t *labels);
+
+/* A seeded permutation of 0..n-1 (Fisher-Yates with fx_rng). */
+void fx_permutation(int32_t *perm, int n, uint64_t seed);
+
+/* Eval-mode accuracy over ds (no augmentation) in batches of the model's max_batch; preds (ds->n) may be
+ * NULL; correct receives the number of right top-1 predictions. */
+fx_status fx_evaluate(fx_ctx *ctx, fx_model *m, const fx_dataset *ds, float *x_buf, int *correct, int32_t *preds);
+
+/* ---------------------------------------------------------------------------------------------------------
+ * Model files (src/io/modelfile.c, spec in docs/FORMAT.md)
+ * ------------------------------------------------------------------------------------------------------- */
+
+typedef enum fx_save_kind {
+    FX_SAVE_INFERENCE = 0, /* FleXOR layers as packed sign bits only: the deployable model     */
+    FX_SAVE_CHECKPOINT = 1 /* latent floats, optimiser state and step count: training resumes  */
+} fx_save_kind;
+
+/* Serialises m into a new buffer of *len bytes owned by ctx (free with fx_buffer_free). extra/extra_len
+ * is an opaque blob stored with the file (e.g. trainer state); may be NULL/0. */
+fx_status fx_model_save(fx_ctx *ctx, const fx_model *m, fx_save_kind kind, const void *extra, uint32_t extra_len,
+                        uint8_t **buf, size_t *len);
+void fx_buffer_free(fx_ctx *ctx, void *buf);
+
+/* Validates every field of a model file and builds the model it describes for batches up to max_batch
+ * (training = 1 needs a checkpoint or gives a model whose latent values are +-1). extra, if not NULL,
+ * points into buf at the stored blob (extra_len bytes). */
+fx_status fx_model_load(fx_ctx *ctx, const uint8_t *buf, size_t len, int max_batch, int training, fx_model **out,
+                        const uint8_t **extra, uint32_t *extra_len);
+
+/* Optimiser steps taken (restored by checkpoints). */
+int64_t fx_model_steps(const fx_model *m);
 
 #ifdef __cplusplus
 }

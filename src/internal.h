@@ -35,6 +35,10 @@ void fx_free(fx_ctx *ctx, void *p);
 #define FX_CHECK_POS(ctx, fn, v) \
     do { if ((v) <= 0) return fx_fail((ctx), FX_ESHAPE, "%s: %s must be > 0 (got %lld)", (fn), #v, (long long)(v)); } while (0)
 
+/* Optimiser state of parameter i (NULL when not training) and the step counter, for model files. */
+void fx__param_state(const fx_model *m, int i, float **s1, float **s2);
+void fx__model_set_steps(fx_model *m, int64_t t);
+
 static inline int fx_parity32(uint32_t v) { return __builtin_parity(v); }
 static inline int fx_popcount32(uint32_t v) { return __builtin_popcount(v); }
 

@@ -135,7 +135,7 @@ static fx_status weight_params(fx_ctx *ctx, fx_model *m, node *n, const char *fn
 fx_status fx_model_conv(fx_ctx *ctx, fx_model *m, int in, int c_out, int k, int stride, int pad, int bias,
                         const fx_flexor_cfg *fx, int *id) {
     static const char fn[] = "fx_model_conv";
-    node *n;
+    node *n = NULL;
     fx_status s = new_node(ctx, m, fn, FX_NODE_CONV, in, &n);
     if (s) return s;
     FX_CHECK_PTR(ctx, fn, id);
@@ -151,7 +151,7 @@ fx_status fx_model_conv(fx_ctx *ctx, fx_model *m, int in, int c_out, int k, int 
 
 fx_status fx_model_dense(fx_ctx *ctx, fx_model *m, int in, int out, int bias, const fx_flexor_cfg *fx, int *id) {
     static const char fn[] = "fx_model_dense";
-    node *n;
+    node *n = NULL;
     fx_status s = new_node(ctx, m, fn, FX_NODE_DENSE, in, &n);
     if (s) return s;
     FX_CHECK_PTR(ctx, fn, id);
@@ -166,7 +166,7 @@ fx_status fx_model_dense(fx_ctx *ctx, fx_model *m, int in, int out, int bias, co
 
 fx_status fx_model_bn(fx_ctx *ctx, fx_model *m, int in, int *id) {
     static const char fn[] = "fx_model_bn";
-    node *n;
+    node *n = NULL;
     fx_status s = new_node(ctx, m, fn, FX_NODE_BN, in, &n);
     if (s) return s;
     FX_CHECK_PTR(ctx, fn, id);
@@ -183,7 +183,7 @@ fx_status fx_model_bn(fx_ctx *ctx, fx_model *m, int in, int *id) {
 }
 
 static fx_status same_shape_node(fx_ctx *ctx, fx_model *m, const char *fn, fx_node_kind kind, int in, int *id) {
-    node *n;
+    node *n = NULL;
     fx_status s = new_node(ctx, m, fn, kind, in, &n);
     if (s) return s;
     FX_CHECK_PTR(ctx, fn, id);
@@ -198,7 +198,7 @@ fx_status fx_model_relu(fx_ctx *ctx, fx_model *m, int in, int *id) {
 
 fx_status fx_model_maxpool(fx_ctx *ctx, fx_model *m, int in, int k, int s, int *id) {
     static const char fn[] = "fx_model_maxpool";
-    node *n;
+    node *n = NULL;
     fx_status st = new_node(ctx, m, fn, FX_NODE_MAXPOOL, in, &n);
     if (st) return st;
     FX_CHECK_PTR(ctx, fn, id);
@@ -215,7 +215,7 @@ fx_status fx_model_maxpool(fx_ctx *ctx, fx_model *m, int in, int k, int s, int *
 
 fx_status fx_model_gap(fx_ctx *ctx, fx_model *m, int in, int *id) {
     static const char fn[] = "fx_model_gap";
-    node *n;
+    node *n = NULL;
     fx_status s = new_node(ctx, m, fn, FX_NODE_GAP, in, &n);
     if (s) return s;
     FX_CHECK_PTR(ctx, fn, id);
@@ -226,7 +226,7 @@ fx_status fx_model_gap(fx_ctx *ctx, fx_model *m, int in, int *id) {
 
 fx_status fx_model_shortcut(fx_ctx *ctx, fx_model *m, int in, int c_out, int s, int *id) {
     static const char fn[] = "fx_model_shortcut";
-    node *n;
+    node *n = NULL;
     fx_status st = new_node(ctx, m, fn, FX_NODE_SHORTCUT, in, &n);
     if (st) return st;
     FX_CHECK_PTR(ctx, fn, id);
@@ -242,7 +242,7 @@ fx_status fx_model_shortcut(fx_ctx *ctx, fx_model *m, int in, int c_out, int s, 
 
 fx_status fx_model_add(fx_ctx *ctx, fx_model *m, int a, int b, int *id) {
     static const char fn[] = "fx_model_add";
-    node *n;
+    node *n = NULL;
     fx_status s = new_node(ctx, m, fn, FX_NODE_ADD, a, &n);
     if (s) return s;
     FX_CHECK_PTR(ctx, fn, id);
@@ -261,7 +261,6 @@ fx_status fx_model_add(fx_ctx *ctx, fx_model *m, int a, int b, int *id) {
  * Arena
  * ------------------------------------------------------------------------------------------------------- */
 
-static size_t r16(size_t v) { return (v + 15) & ~(size_t)15; }
 static int64_t node_size(const node *n) { return (int64_t)n->c * n->h * n->w; }
 
 static size_t node_ws(const fx_model *m, const node *n) {
@@ -275,9 +274,9 @@ static size_t node_ws(const fx_model *m, const node *n) {
 }
 
 /* Walks the layout once to size it (base == NULL) or to carve it (base != NULL); returns floats used. */
-static size_t layout(fx_model *m, float *base) {
-    size_t off = 0;
-#define CARVE(ptr, type, count) do { size_t c_ = r16((size_t)(count)); if (base) ptr = (type *)(base + off); off += c_; } while (0)
+static uint64_t layout(fx_model *m, float *base) {
+    uint64_t off = 0;
+#define CARVE(ptr, type, count) do { uint64_t c_ = ((uint64_t)(count) + 15) & ~(uint64_t)15; if (base) ptr = (type *)(base + off); off += c_; } while (0)
     for (int i = 0; i < m->n_params; i++) {
         param *p = &m->params[i];
         CARVE(p->data, float, p->len);
@@ -302,7 +301,7 @@ static size_t layout(fx_model *m, float *base) {
     }
     CARVE(m->dlogits, float, node_size(&m->nodes[m->n_nodes - 1]) * m->max_batch);
     CARVE(m->ws, float, ws);
-    m->ws_floats = ws;
+    m->ws_floats = (size_t)ws;
 #undef CARVE
     return off;
 }
@@ -315,8 +314,11 @@ fx_status fx_model_build(fx_ctx *ctx, fx_model *m, int max_batch, int training) 
     if (m->n_nodes < 2) return fx_fail(ctx, FX_ESTATE, "%s: the model has no layers", fn);
     m->max_batch = max_batch;
     m->training = training != 0;
-    size_t floats = layout(m, NULL);
-    float *arena = fx_alloc(ctx, floats * sizeof(float) + 64, "the model arena");
+    uint64_t floats = layout(m, NULL);
+    if (floats > (uint64_t)(SIZE_MAX / sizeof(float)) - 64)
+        return fx_fail(ctx, FX_ENOMEM, "%s: the model arena of %llu floats (batch %d) exceeds this platform's address space",
+                       fn, (unsigned long long)floats, max_batch);
+    float *arena = fx_alloc(ctx, (size_t)floats * sizeof(float) + 64, "the model arena");
     if (!arena) return FX_ENOMEM;
     m->arena = arena;
     layout(m, arena);
@@ -551,6 +553,8 @@ fx_status fx_model_step(fx_ctx *ctx, fx_model *m, const fx_optim_cfg *opt, float
  * ------------------------------------------------------------------------------------------------------- */
 
 int fx_model_node_count(const fx_model *m) { return m ? m->n_nodes : 0; }
+int fx_model_max_batch(const fx_model *m) { return m ? m->max_batch : 0; }
+int64_t fx_model_steps(const fx_model *m) { return m ? m->t : 0; }
 int fx_model_param_count(const fx_model *m) { return m ? m->n_params : 0; }
 
 static int64_t node_macs(const fx_model *m, const node *n) {
@@ -605,3 +609,14 @@ fx_status fx_model_weights(fx_ctx *ctx, fx_model *m, int id, const float **w) {
     if (!m->built) return fx_fail(ctx, FX_ESTATE, "%s: call fx_model_build first", fn);
     return node_weights(ctx, m, &m->nodes[id], w);
 }
+
+/* ---------------------------------------------------------------------------------------------------------
+ * For the model-file code (internal.h)
+ * ------------------------------------------------------------------------------------------------------- */
+
+void fx__param_state(const fx_model *m, int i, float **s1, float **s2) {
+    *s1 = m->params[i].s1;
+    *s2 = m->params[i].s2;
+}
+
+void fx__model_set_steps(fx_model *m, int64_t t) { m->t = t; }

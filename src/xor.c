@@ -263,3 +263,98 @@ fx_status fx_flexor_weight_backward(fx_ctx *ctx, const fx_flexor_geom *g, fx_bwd
     }
     return FX_OK;
 }
+
+/* ---------------------------------------------------------------------------------------------------------
+ * Encryption of given weights (initialisation from a full-precision model)
+ * ------------------------------------------------------------------------------------------------------- */
+
+/* Weighted agreement of word e's decryption with the targets of one slice: sum_r wt[r] * (b_r == tgt_r). */
+static float slice_score(const fx_xornet *net, uint32_t e, uint32_t tgt, const float *wt, int nr) {
+    uint32_t agree = ~(decrypt_word(net, e) ^ tgt);
+    float s = 0.0f;
+    for (int r = 0; r < nr; r++) s += ((agree >> r) & 1u) ? wt[r] : 0.0f;
+    return s;
+}
+
+static uint32_t best_word(const fx_xornet *net, uint32_t tgt, const float *wt, int nr, fx_rng *rng) {
+    int n_in = net->n_in;
+    uint32_t best = 0;
+    float best_s = -1.0f;
+    if (n_in <= 10) {
+        for (uint32_t e = 0; e < (1u << n_in); e++) {
+            float s = slice_score(net, e, tgt, wt, nr);
+            if (s > best_s) { best_s = s; best = e; }
+        }
+        return best;
+    }
+    for (int restart = 0; restart < 8; restart++) {
+        uint32_t e = fx_rng_u32(rng) & low_bits(n_in);
+        float s = slice_score(net, e, tgt, wt, nr);
+        for (int pass = 0, improved = 1; pass < 32 && improved; pass++) {
+            improved = 0;
+            for (int i = 0; i < n_in; i++) {
+                float t = slice_score(net, e ^ (1u << i), tgt, wt, nr);
+                if (t > s) { s = t; e ^= 1u << i; improved = 1; }
+            }
+        }
+        if (s > best_s) { best_s = s; best = e; }
+    }
+    return best;
+}
+
+fx_status fx_flexor_encrypt(fx_ctx *ctx, const fx_flexor_geom *g, const float *W, float mag, uint64_t seed, float *x,
+                            float *alpha, float *W_work) {
+    static const char fn[] = "fx_flexor_encrypt";
+    FX_CHECK_PTR(ctx, fn, g);
+    FX_CHECK_PTR(ctx, fn, W);
+    FX_CHECK_PTR(ctx, fn, x);
+    FX_CHECK_PTR(ctx, fn, alpha);
+    FX_CHECK_PTR(ctx, fn, W_work);
+    fx_rng rng;
+    fx_rng_seed(&rng, seed);
+    float *res = W_work; /* the residual still to be explained by the remaining planes */
+    memcpy(res, W, sizeof(float) * (size_t)g->n);
+    int n_out = g->cfg.n_out, n_in = g->cfg.n_in;
+    for (int p = 0; p < g->cfg.q; p++) {
+        float *xp = x + p * g->n_lat, *ap = alpha + (int64_t)p * g->c_out;
+        walk w = walk_start(g);
+        int64_t f = 0;
+        for (int64_t j = 0; j < g->n_slices; j++) {
+            uint32_t tgt = 0;
+            float wt[32];
+            int nr = 0;
+            for (int r = 0; r < n_out && f < g->n; r++, f++, nr++) {
+                float v = res[walk_index(&w)];
+                tgt |= (uint32_t)(v >= 0.0f) << r;
+                wt[r] = fabsf(v);
+                walk_next(&w);
+            }
+            uint32_t e = best_word(&g->net[p], tgt, wt, nr, &rng);
+            for (int i = 0; i < n_in; i++) xp[j * n_in + i] = ((e >> i) & 1u) ? mag : -mag;
+        }
+        /* least-squares alpha per output channel for the chosen bits: alpha = sum(res*b) / count */
+        for (int c = 0; c < g->c_out; c++) ap[c] = 0.0f;
+        w = walk_start(g);
+        f = 0;
+        for (int64_t j = 0; j < g->n_slices; j++) {
+            uint32_t d = decrypt_word(&g->net[p], pack_slice(xp + j * n_in, n_in));
+            for (int r = 0; r < n_out && f < g->n; r++, f++) {
+                int64_t idx = walk_index(&w);
+                ap[w.co] += ((d >> r) & 1u) ? res[idx] : -res[idx];
+                walk_next(&w);
+            }
+        }
+        for (int c = 0; c < g->c_out; c++) ap[c] = fabsf(ap[c] / (float)g->fan_in) + 1e-8f;
+        /* subtract this plane's contribution */
+        w = walk_start(g);
+        f = 0;
+        for (int64_t j = 0; j < g->n_slices; j++) {
+            uint32_t d = decrypt_word(&g->net[p], pack_slice(xp + j * n_in, n_in));
+            for (int r = 0; r < n_out && f < g->n; r++, f++) {
+                res[walk_index(&w)] -= ((d >> r) & 1u) ? ap[w.co] : -ap[w.co];
+                walk_next(&w);
+            }
+        }
+    }
+    return FX_OK;
+}

@@ -75,6 +75,12 @@ for (const [name, raw] of Object.entries(FILTERED)) {
   });
 }
 
+test('Paeth tie-break: |p-up| == |p-upleft| < |p-left| must predict from up', () => {
+  // last pixel: left 11, up 8, up-left 10 -> p = 9, distances 2, 1, 1 -> up (8) -> 100 - 8 = 92
+  const raw = [4, 10, 10, 10, 254, 254, 254, 4, 1, 1, 1, 92, 92, 92];
+  assert.deepEqual([...decodePng(buildPng(2, 2, raw)).data], [10, 10, 10, 8, 8, 8, 11, 11, 11, 100, 100, 100]);
+});
+
 test('decodes a different filter on each row (sub, then paeth)', () => {
   const raw = [...FILTERED.sub.slice(0, 7), ...FILTERED.paeth.slice(7)];
   assert.deepEqual([...decodePng(buildPng(2, 2, raw)).data], PIXELS);

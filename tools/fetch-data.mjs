@@ -21,7 +21,7 @@
 // failures end with one line `fetch-data: ...` and exit status 1.
 //
 // Exports for reuse: dataDir, ensureMnist, ensureCifar10, writeCifarSubset, verifyFile, readTar,
-// cifarRecordsFromRows, FetchError, MNIST_FILES, CIFAR10_FILES.
+// cifarRecordsFromRows, FetchError, MNIST_FILES, CIFAR10_FILES, CIFAR10_CLASSES, main.
 
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -129,7 +129,8 @@ export async function verifyFile(file, { bytes, sha256 }) {
 
 async function readStamp(dir) {
   try {
-    return JSON.parse(await fsp.readFile(path.join(dir, STAMP_NAME), 'utf8'));
+    const stamp = JSON.parse(await fsp.readFile(path.join(dir, STAMP_NAME), 'utf8'));
+    return stamp && typeof stamp === 'object' ? stamp : {};
   } catch {
     return {}; // missing or unreadable stamp: just verify everything again
   }
@@ -184,12 +185,18 @@ function removeTempsSync() {
   liveTemps.clear();
 }
 
-/** Remove `.name.partial-PID` leftovers of runs that were killed outright (PID no longer alive). */
-async function removeStaleTemps(dir) {
+const TEMP_DIR_PREFIX = 'flexor-fetch-';
+
+/**
+ * Remove leftovers of runs that were killed outright (SIGKILL, power loss) and whose PID is gone:
+ * `.name.partial-PID` files in `dir`, or with tmpDirs `flexor-fetch-PID-*` folders in it.
+ */
+async function removeStaleTemps(dir, tmpDirs = false) {
+  const pattern = tmpDirs ? new RegExp(`^${TEMP_DIR_PREFIX}(\\d+)-`) : /\.partial-(\d+)$/;
   for (const name of await fsp.readdir(dir)) {
-    const m = name.match(/\.partial-(\d+)$/);
+    const m = name.match(pattern);
     if (!m || Number(m[1]) === process.pid || pidAlive(Number(m[1]))) continue;
-    await fsp.rm(path.join(dir, name), { force: true });
+    await fsp.rm(path.join(dir, name), { recursive: true, force: true });
   }
 }
 
@@ -231,7 +238,8 @@ async function installFile(dir, name, data, spec, stamp) {
 
 /** Run fn(tmpDir) with a fresh temporary folder that is always removed afterwards. */
 async function withTempDir(fn) {
-  const tmp = await fsp.mkdtemp(path.join(os.tmpdir(), 'flexor-fetch-'));
+  await removeStaleTemps(os.tmpdir(), true);
+  const tmp = await fsp.mkdtemp(path.join(os.tmpdir(), `${TEMP_DIR_PREFIX}${process.pid}-`));
   liveTemps.add(tmp);
   try {
     return await fn(tmp);

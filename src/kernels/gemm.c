@@ -61,15 +61,13 @@ void fx_sgemm__scalar(int ta, int tb, int M, int N, int K, const float *A, int l
 static fx_sgemm_fn g_fn;                      /* NULL until fx_gemm_init() / fx_gemm_use() */
 static fx_gemm_isa g_isa = FX_GEMM_AUTO;
 
+#if defined(__x86_64__)
 static int avx2_ok(void)
 {
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-#else
-    return 0;
-#endif
 }
+#endif
 
 fx_sgemm_fn fx_gemm_variant(fx_gemm_isa isa)
 {

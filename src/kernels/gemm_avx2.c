@@ -139,8 +139,8 @@ static FX_AVX2 void pack_b(int tb, int kc, int nc, const float *B, size_t ldb, f
 /* Micro-kernel: C[0:mr][0:nr] (+)= Ap (kc x MR panel) * Bp (kc x NR panel). mr is a compile-time constant
  * after inlining; nr < NR uses masked C accesses. load_c: add to C (else overwrite). */
 
-FX_AVX2_INLINE void ukr_6x16(const int mr, int kc, const float *a, const float *b, float *c, size_t ldc, int nr,
-                             int load_c)
+FX_AVX2_INLINE void ukr_6x16(const int mr, int kc, const float *a, const float *b, size_t bstride, float *c,
+                             size_t ldc, int nr, int load_c, const float *pf)
 {
     __m256 acc[MR][2];
 #pragma GCC unroll 6
@@ -148,6 +148,7 @@ FX_AVX2_INLINE void ukr_6x16(const int mr, int kc, const float *a, const float *
 
 #pragma GCC unroll 4
     for (int k = 0; k < kc; k++) {
+        if (pf) _mm_prefetch((const char *)(pf + (size_t)k * bstride), _MM_HINT_T0);
         const __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
 #pragma GCC unroll 6
         for (int r = 0; r < MR; r++) {
@@ -158,7 +159,7 @@ FX_AVX2_INLINE void ukr_6x16(const int mr, int kc, const float *a, const float *
             }
         }
         a += MR;
-        b += NR;
+        b += bstride;
     }
 
     if (nr == NR) {
@@ -194,10 +195,13 @@ FX_AVX2_INLINE void ukr_6x16(const int mr, int kc, const float *a, const float *
 }
 
 #define FX_UKR_INSTANCE(R) \
-    static FX_AVX2 void fx_sgemm__avx2_##R##x16(int kc, const float *a, const float *b, float *c, size_t ldc, int nr, \
-                                                int load_c) \
+    static FX_AVX2 void fx_sgemm__avx2_##R##x16(int kc, const float *a, const float *b, size_t bstride, float *c, \
+                                                size_t ldc, int nr, int load_c, const float *pf) \
     { \
-        ukr_6x16(R, kc, a, b, c, ldc, nr, load_c); \
+        if (pf) \
+            ukr_6x16(R, kc, a, b, bstride, c, ldc, nr, load_c, pf); \
+        else \
+            ukr_6x16(R, kc, a, b, bstride, c, ldc, nr, load_c, NULL); \
     }
 FX_UKR_INSTANCE(1)
 FX_UKR_INSTANCE(2)
@@ -207,7 +211,8 @@ FX_UKR_INSTANCE(5)
 FX_UKR_INSTANCE(6)
 #undef FX_UKR_INSTANCE
 
-typedef void (*ukr_fn)(int kc, const float *a, const float *b, float *c, size_t ldc, int nr, int load_c);
+typedef void (*ukr_fn)(int kc, const float *a, const float *b, size_t bstride, float *c, size_t ldc, int nr,
+                       int load_c, const float *pf);
 
 /* ---------------------------------------------------------------------------------------------------------- */
 /* Driver.                                                                                                    */
@@ -234,32 +239,45 @@ FX_AVX2 void fx_sgemm__avx2(int ta, int tb, int M, int N, int K, const float *A,
     }
 
     /* Blocking: K split evenly into blocks <= KC_MAX; M into blocks <= MC_MAX (multiples of MR); N blocks
-     * take what is left of ws after the packed A block. */
+     * take what is left of ws after the packed A block.
+     * Direct B: when tb == 0 and M fits one M block, every B panel is used by one sweep of consecutive
+     * micro-kernels only, so packing it would just add a copy; the kernels read full NR-wide panels straight
+     * from B (row stride ldb) and only the last partial panel of each block is packed (zero padded). */
     const int kb = ceil_div(K, KC_MAX);
     const int kcb = ceil_div(K, kb);
     const int mb = ceil_div(M, MC_MAX);
     const int mcb = ceil_div(ceil_div(M, mb), MR) * MR;
+    const int direct_b = !tb && mb == 1;
+    /* B larger than about half of L2 (2 MiB per core on current Xeons) comes from L3 / DRAM: prefetch it */
+    const int prefetch_b = direct_b && (size_t)K * (size_t)N > ((size_t)256 << 10);
     const size_t a_floats = ((size_t)mcb * (size_t)kcb + A_SLACK + 15) & ~(size_t)15;
     int ncb = (int)(((size_t)FX_GEMM_WS_FLOATS - a_floats) / (size_t)kcb) / NR * NR;
-    if (ncb > N) ncb = ceil_div(N, NR) * NR;
+    if (ncb > N || direct_b) ncb = ceil_div(N, NR) * NR;
     float *Ap = ws, *Bp = ws + a_floats;
 
     for (int jc = 0; jc < N; jc += ncb) {
         const int nc = N - jc < ncb ? N - jc : ncb;
+        const int nfull = direct_b ? nc / NR * NR : 0; /* columns read directly from B */
         for (int pc = 0; pc < K; pc += kcb) {
             const int kc = K - pc < kcb ? K - pc : kcb;
             const int load_c = accumulate || pc > 0;
-            pack_b(tb, kc, nc, tb ? B + (size_t)jc * sldb + (size_t)pc : B + (size_t)pc * sldb + (size_t)jc, sldb, Bp);
+            const float *bblk = tb ? B + (size_t)jc * sldb + (size_t)pc : B + (size_t)pc * sldb + (size_t)jc;
+            if (nc > nfull) /* packed panels start at column nfull of the block (0 unless direct) */
+                pack_b(tb, kc, nc - nfull, tb ? bblk + (size_t)nfull * sldb : bblk + (size_t)nfull, sldb, Bp);
             for (int ic = 0; ic < M; ic += mcb) {
                 const int mc = M - ic < mcb ? M - ic : mcb;
                 pack_a(ta, mc, kc, ta ? A + (size_t)pc * slda + (size_t)ic : A + (size_t)ic * slda + (size_t)pc, slda, Ap);
                 for (int jr = 0; jr < nc; jr += NR) {
                     const int nr = nc - jr < NR ? nc - jr : NR;
-                    const float *bp = Bp + (size_t)jr * (size_t)kc;
+                    const int direct = jr < nfull;
+                    const float *bp = direct ? bblk + (size_t)jr : Bp + (size_t)(jr - nfull) * (size_t)kc;
+                    const size_t bstride = direct ? sldb : (size_t)NR;
                     float *cc = C + (size_t)ic * sldc + (size_t)(jc + jr);
                     for (int ir = 0; ir < mc; ir += MR) {
                         const int mr = mc - ir < MR ? mc - ir : MR;
-                        ukr[mr](kc, Ap + (size_t)ir * (size_t)kc, bp, cc + (size_t)ir * sldc, sldc, nr, load_c);
+                        /* direct B: the first kernel of the sweep prefetches the next panel's rows */
+                        const float *pf = prefetch_b && direct && ir == 0 && jr + 2 * NR <= nfull ? bp + NR : NULL;
+                        ukr[mr](kc, Ap + (size_t)ir * (size_t)kc, bp, bstride, cc + (size_t)ir * sldc, sldc, nr, load_c, pf);
                     }
                 }
             }

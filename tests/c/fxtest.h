@@ -19,6 +19,13 @@ double fxt_close(const char *what, const float *got, const float *ref, long n, d
 /* Exact comparison of n int32 values. */
 int fxt_equal_i32(const char *what, const int *got, const int *ref, long n);
 
+/* The suites (one per file), run by main.c. */
+void test_golden(void);
+void test_gemm(void);
+void test_errors(void);
+void test_gradcheck(void);
+void test_modelfile(void);
+
 typedef void (*fxt_fn)(void);
 void fxt_run(const char *name, fxt_fn fn);
 #endif

@@ -6,11 +6,6 @@
 #include "fxtest.h"
 #include <stdio.h>
 
-void test_golden(void);
-void test_gemm(void);
-void test_errors(void);
-void test_gradcheck(void);
-
 int main(int argc, char **argv) {
     if (argc > 1) fxt_golden_dir = argv[1];
     test_gemm();

@@ -1,0 +1,920 @@
+// flexor.js - the ES-module loader and JavaScript API of the FleXOR core (wasm/flexor.wasm, a standalone
+// WebAssembly SIMD module built from src/ by ./build.sh). Runs unchanged in Node >= 20, browsers and Web
+// Workers: no Node built-in is imported statically; in Node the .wasm file is read with a dynamic
+// import('node:fs/promises') only when it is a file: URL or a path.
+//
+//   import { init, Model, xorNetwork } from './flexor.js';
+//   await init();                                      // or init({ wasmUrl | wasmBytes | wasmModule })
+//   const m = Model.create({ input: [3, 32, 32] });
+//   ...
+//   m.dispose();
+//
+// The C side speaks the flat ABI of src/api_flat.h (ints, floats and pointers only; a uint64 seed crosses
+// as two uint32 halves) plus the fx_* functions of src/flexor.h. Every C function returns an fx_status;
+// any status != 0 becomes a FlexorError carrying the status, its name and the C context's message.
+// Memory: typed-array views of the wasm memory are re-created whenever memory.buffer changed (the module
+// can grow its memory in any call that allocates), so no view is cached across such calls.
+
+// ---------------------------------------------------------------------------------------------------------
+// Status codes and errors
+// ---------------------------------------------------------------------------------------------------------
+
+const STATUS_NAMES = ['FX_OK', 'FX_EINVAL', 'FX_ESHAPE', 'FX_ENOMEM', 'FX_EFORMAT', 'FX_EVERSION', 'FX_ENUMERIC',
+  'FX_ESTATE', 'FX_EUNSUPPORTED'];
+
+/**
+ * The numeric fx_status codes of src/flexor.h.
+ * @readonly
+ * @enum {number}
+ */
+export const Status = Object.freeze({
+  OK: 0, EINVAL: 1, ESHAPE: 2, ENOMEM: 3, EFORMAT: 4, EVERSION: 5, ENUMERIC: 6, ESTATE: 7, EUNSUPPORTED: 8,
+});
+
+/**
+ * An error reported by the FleXOR core (or by this wrapper, with the same status codes).
+ * The message is `${fn}: ${detail}`, where fn names the JS function that failed and detail is the C
+ * context's message (which itself starts with the C function's name).
+ */
+export class FlexorError extends Error {
+  /**
+   * @param {string} fn  the API function that failed, e.g. 'Model.forward'
+   * @param {number} status  the fx_status (see {@link Status})
+   * @param {string} detail  what went wrong
+   */
+  constructor(fn, status, detail) {
+    super(`${fn}: ${detail}`);
+    this.name = 'FlexorError';
+    /** @type {number} the numeric fx_status */
+    this.status = status;
+    /** @type {string} the status name, e.g. 'FX_ESHAPE' */
+    this.code = STATUS_NAMES[status] ?? `FX_STATUS_${status}`;
+    /** @type {string} the API function that failed */
+    this.fn = fn;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Runtime: the one instance, its memory views and allocation bookkeeping
+// ---------------------------------------------------------------------------------------------------------
+
+/** @type {null | {ex: any, memory: WebAssembly.Memory, buf: ArrayBuffer|null, u8: Uint8Array, i32: Int32Array,
+ *   u32: Uint32Array, f32: Float32Array, dv: DataView, ctx: number, scratch: number, jsBlocks: Map<number, number>,
+ *   models: Set<object>, leakedBytes: number, leakedBlocks: number, api: object}} */
+let rt = null;
+let initPromise = null;
+
+const SCRATCH_BYTES = 256; // out-parameters of single calls (ids, pointers, node descriptions, masks)
+// Offsets into the scratch block (all 8-byte aligned where a double lives).
+const S_NODE16 = 0;   // int32[16]  fxw_model_node
+const S_MACS = 64;    // double     fxw_model_node
+const S_OUT = 72;     // int32 / pointer / float out-parameter
+const S_NAME = 80;    // char[24]   fxw_model_param
+const S_NODEKIND = 104; // int32[2]
+const S_LEN = 112;    // double
+const S_DATA = 120;   // float*
+const S_GRAD = 124;   // float*
+const S_MASKS = 128;  // uint32[32]
+
+function runtime(fn) {
+  if (!rt) throw new FlexorError(fn, Status.ESTATE, 'the module is not initialised; call `await init()` first');
+  return rt;
+}
+
+/** Current views of the wasm memory (re-created after memory growth). */
+function heap() {
+  const r = rt;
+  if (r.buf !== r.memory.buffer) {
+    const b = r.memory.buffer;
+    r.buf = b;
+    r.u8 = new Uint8Array(b);
+    r.i32 = new Int32Array(b);
+    r.u32 = new Uint32Array(b);
+    r.f32 = new Float32Array(b);
+    r.dv = new DataView(b);
+  }
+  return r;
+}
+
+const utf8 = new TextDecoder();
+
+/** The NUL-terminated UTF-8 string at ptr. */
+function cString(ptr) {
+  const u8 = heap().u8;
+  let end = ptr;
+  while (end < u8.length && u8[end] !== 0) end++;
+  return utf8.decode(u8.subarray(ptr, end));
+}
+
+/** fxw_malloc with bookkeeping; throws FX_ENOMEM naming `what`. */
+function malloc(fn, bytes, what) {
+  const p = rt.ex.fxw_malloc(bytes) >>> 0;
+  if (!p) throw new FlexorError(fn, Status.ENOMEM, `cannot allocate ${bytes} bytes for ${what} in the wasm heap`);
+  rt.jsBlocks.set(p, bytes);
+  return p;
+}
+
+function free(p) {
+  if (!p) return;
+  rt.jsBlocks.delete(p);
+  rt.ex.fxw_free(p);
+}
+
+/** Throws a FlexorError for a failed C call (status != 0), then clears the context. */
+function check(ctx, fn, status) {
+  if (status === 0) return;
+  const { ex } = rt;
+  let msg = cString(ex.fx_ctx_message(ctx) >>> 0);
+  if (!msg) msg = cString(ex.fx_status_str(status) >>> 0);
+  ex.fx_ctx_clear(ctx);
+  throw new FlexorError(fn, status, msg);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Argument helpers
+// ---------------------------------------------------------------------------------------------------------
+
+function int(fn, name, v, dflt) {
+  if (v === undefined && dflt !== undefined) return dflt;
+  if (!Number.isInteger(v) || v < -0x80000000 || v > 0x7fffffff)
+    throw new FlexorError(fn, Status.EINVAL, `${name} must be an integer (got ${String(v)})`);
+  return v;
+}
+
+function num(fn, name, v, dflt) {
+  if (v === undefined && dflt !== undefined) return dflt;
+  if (typeof v !== 'number' || Number.isNaN(v))
+    throw new FlexorError(fn, Status.EINVAL, `${name} must be a number (got ${String(v)})`);
+  return v;
+}
+
+/** A uint64 seed (a non-negative safe integer or a BigInt below 2^64) as [lo, hi] uint32 halves. */
+function seedHalves(fn, name, v) {
+  let b;
+  if (typeof v === 'bigint') b = v;
+  else if (Number.isSafeInteger(v)) b = BigInt(v);
+  else throw new FlexorError(fn, Status.EINVAL, `${name} must be an integer or a BigInt (got ${String(v)})`);
+  if (b < 0n || b >= 1n << 64n)
+    throw new FlexorError(fn, Status.EINVAL, `${name} must be in 0..2^64-1 (got ${b})`);
+  return [Number(b & 0xffffffffn), Number(b >> 32n)];
+}
+
+function arrayLike(fn, name, v) {
+  if (v == null || typeof v !== 'object' || typeof v.length !== 'number')
+    throw new FlexorError(fn, Status.EINVAL, `${name} must be a typed array or an array (got ${String(v)})`);
+  return v;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Loading
+// ---------------------------------------------------------------------------------------------------------
+
+// A minimal module that uses a SIMD instruction (from wasm-feature-detect, as tfjs-backend-wasm uses).
+const SIMD_PROBE = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 4, 1, 96, 0, 0, 3, 2, 1, 0, 10, 9, 1, 7, 0, 65, 0,
+  253, 15, 26, 11]);
+
+const isNode = () => typeof process !== 'undefined' && !!process.versions?.node;
+
+function simdSupported() {
+  try {
+    return WebAssembly.validate(SIMD_PROBE);
+  } catch {
+    return false;
+  }
+}
+
+/** Where the .wasm is: a URL, or (Node, relative string) a file path. */
+function resolveLocation(wasmUrl) {
+  if (wasmUrl === undefined) return new URL('./flexor.wasm', import.meta.url);
+  if (wasmUrl instanceof URL) return wasmUrl;
+  const s = String(wasmUrl);
+  try {
+    return new URL(s); // absolute
+  } catch {
+    if (isNode()) return s; // a relative file path, resolved by fs against the current directory
+    const base = globalThis.location?.href ?? import.meta.url;
+    return new URL(s, base);
+  }
+}
+
+async function compileFrom(where) {
+  const hint = 'serve flexor.wasm next to flexor.js, or pass init({ wasmUrl | wasmBytes | wasmModule })';
+  if (isNode() && (typeof where === 'string' || where.protocol === 'file:')) {
+    const fs = await import(/* webpackIgnore: true */ /* @vite-ignore */ 'node:fs/promises');
+    let bytes;
+    try {
+      bytes = await fs.readFile(where);
+    } catch (e) {
+      throw new Error(`flexor: cannot read ${String(where)} (${e.message}); ${hint}`);
+    }
+    return WebAssembly.compile(bytes);
+  }
+  let resp;
+  try {
+    resp = await fetch(where);
+  } catch (e) {
+    throw new Error(`flexor: cannot fetch ${String(where)} (${e.message}); ${hint}`);
+  }
+  if (!resp.ok) throw new Error(`flexor: fetching ${String(where)} gave HTTP ${resp.status}; ${hint}`);
+  const type = resp.headers.get('content-type') || '';
+  if (typeof WebAssembly.compileStreaming === 'function' && type.startsWith('application/wasm')) {
+    try {
+      return await WebAssembly.compileStreaming(resp.clone());
+    } catch {
+      // fall through to the buffered path (e.g. a proxy that altered the response)
+    }
+  }
+  return WebAssembly.compile(await resp.arrayBuffer());
+}
+
+/** Imports for exactly what the module asks for: env.emscripten_notify_memory_growth and WASI stubs. */
+function makeImports(module) {
+  const ENOSYS = 52;
+  const out = { buf: [[], [], []] };
+  const wasi = {
+    proc_exit(code) {
+      throw new Error(`flexor.wasm called proc_exit(${code}); the core should never exit`);
+    },
+    fd_write(fd, iovs, iovsLen, nwrittenPtr) {
+      const { dv, u8 } = heap();
+      let n = 0;
+      for (let i = 0; i < iovsLen; i++) {
+        const p = dv.getUint32(iovs + 8 * i, true), len = dv.getUint32(iovs + 8 * i + 4, true);
+        const chunk = u8.slice(p, p + len);
+        n += len;
+        const sink = fd === 2 ? console.error : console.log;
+        const pending = out.buf[fd === 2 ? 2 : 1];
+        for (const byte of chunk) {
+          if (byte === 10) {
+            sink(utf8.decode(new Uint8Array(pending)));
+            pending.length = 0;
+          } else pending.push(byte);
+        }
+      }
+      dv.setUint32(nwrittenPtr, n, true);
+      return 0;
+    },
+    args_sizes_get(argc, bufSize) { heap().dv.setUint32(argc, 0, true); heap().dv.setUint32(bufSize, 0, true); return 0; },
+    args_get() { return 0; },
+    environ_sizes_get(cnt, bufSize) { heap().dv.setUint32(cnt, 0, true); heap().dv.setUint32(bufSize, 0, true); return 0; },
+    environ_get() { return 0; },
+  };
+  const env = { emscripten_notify_memory_growth() { if (rt) heap(); } };
+  const imports = {};
+  for (const imp of WebAssembly.Module.imports(module)) {
+    if (imp.kind !== 'function')
+      throw new Error(`flexor: flexor.wasm imports ${imp.kind} ${imp.module}.${imp.name}, which this loader does not provide`);
+    const mod = (imports[imp.module] ??= {});
+    if (imp.module === 'env' && imp.name in env) mod[imp.name] = env[imp.name];
+    else if (imp.module === 'wasi_snapshot_preview1') mod[imp.name] = wasi[imp.name] ?? (() => ENOSYS);
+    else throw new Error(`flexor: flexor.wasm imports ${imp.module}.${imp.name}, which this loader does not provide ` +
+      '(the .wasm and flexor.js are from different builds?)');
+  }
+  return imports;
+}
+
+async function doInit(opts) {
+  if (typeof WebAssembly !== 'object')
+    throw new FlexorError('init', Status.EUNSUPPORTED, 'WebAssembly is not available in this environment');
+  if (!simdSupported())
+    throw new FlexorError('init', Status.EUNSUPPORTED, 'WebAssembly SIMD (128-bit) is not supported by this ' +
+      'browser or runtime; flexor.wasm needs it (Chrome >= 91, Firefox >= 89, Safari >= 16.4, Node >= 16.4)');
+  let module;
+  if (opts.wasmModule !== undefined) {
+    if (!(opts.wasmModule instanceof WebAssembly.Module)) throw new TypeError('flexor: init: wasmModule must be a WebAssembly.Module');
+    module = opts.wasmModule;
+  } else if (opts.wasmBytes !== undefined) {
+    module = await WebAssembly.compile(opts.wasmBytes);
+  } else {
+    module = await compileFrom(resolveLocation(opts.wasmUrl));
+  }
+  const instance = await WebAssembly.instantiate(module, makeImports(module));
+  const ex = instance.exports;
+  for (const f of ['fxw_malloc', 'fxw_free', 'fxw_ctx_new', 'fxw_version', 'fx_ctx_message', 'fx_model_forward'])
+    if (typeof ex[f] !== 'function') throw new Error(`flexor: flexor.wasm does not export ${f} (a stale or foreign build?)`);
+  if (typeof ex._initialize === 'function') ex._initialize();
+  const r = {
+    ex, memory: ex.memory, buf: null, u8: null, i32: null, u32: null, f32: null, dv: null, ctx: 0, scratch: 0,
+    jsBlocks: new Map(), models: new Set(), leakedBytes: 0, leakedBlocks: 0, api: null,
+  };
+  rt = r;
+  try {
+    r.ctx = ex.fxw_ctx_new() >>> 0;
+    if (!r.ctx) throw new FlexorError('init', Status.ENOMEM, 'cannot create the module context');
+    r.scratch = malloc('init', SCRATCH_BYTES, 'the scratch block');
+  } catch (e) {
+    rt = null;
+    throw e;
+  }
+  r.api = { init, version, memoryStats, xorNetwork, Model, FlexorError, Status };
+  return r.api;
+}
+
+/**
+ * Loads and instantiates flexor.wasm once. Concurrent and repeated calls share one promise and resolve to
+ * the same API object; options of calls after the first are ignored. A failed init can be retried.
+ * @param {{wasmUrl?: string|URL, wasmBytes?: BufferSource, wasmModule?: WebAssembly.Module}} [opts]
+ *   where the module comes from; by default `new URL('./flexor.wasm', import.meta.url)`. In Node a file:
+ *   URL or a relative path is read from disk; anything else is fetched.
+ * @returns {Promise<object>} the API object {init, version, memoryStats, xorNetwork, Model, FlexorError, Status}
+ */
+export function init(opts = {}) {
+  if (!initPromise) {
+    initPromise = doInit(opts || {}).catch((e) => {
+      initPromise = null;
+      throw e;
+    });
+  }
+  return initPromise;
+}
+
+/** The core's version, e.g. '0.1.0'. Needs init(). */
+export function version() {
+  const v = runtime('version').ex.fxw_version();
+  return `${Math.floor(v / 10000)}.${Math.floor(v / 100) % 100}.${v % 100}`;
+}
+
+/**
+ * Memory accounting, for leak tests and diagnostics. Needs init().
+ * @returns {{wasmBytes: number, liveModels: number, ctxBytes: number, ctxBlocks: number, jsBytes: number,
+ *   jsBlocks: number, leakedBytes: number, leakedBlocks: number}}
+ *   wasmBytes: size of the wasm memory; liveModels: models not yet disposed; ctxBytes/ctxBlocks: bytes and
+ *   blocks the live models' contexts hold (fx_ctx_mem_used / fx_ctx_live_blocks); jsBytes/jsBlocks: buffers
+ *   this wrapper holds in the wasm heap (input/label staging, scratch); leakedBytes/leakedBlocks: what
+ *   disposed models' contexts still held after fx_model_free (should stay 0).
+ */
+export function memoryStats() {
+  const r = runtime('memoryStats');
+  let ctxBytes = 0, ctxBlocks = 0;
+  for (const h of r.models) {
+    ctxBytes += r.ex.fx_ctx_mem_used(h.ctx) >>> 0;
+    ctxBlocks += r.ex.fx_ctx_live_blocks(h.ctx) >>> 0;
+  }
+  let jsBytes = 0;
+  for (const n of r.jsBlocks.values()) jsBytes += n;
+  return {
+    wasmBytes: r.memory.buffer.byteLength, liveModels: r.models.size, ctxBytes, ctxBlocks,
+    jsBytes, jsBlocks: r.jsBlocks.size, leakedBytes: r.leakedBytes, leakedBlocks: r.leakedBlocks,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// XOR-gate networks
+// ---------------------------------------------------------------------------------------------------------
+
+/**
+ * The XOR-gate network M of one bit plane (docs/CORE.md "The XOR-gate network M").
+ * @param {{nOut: number, nIn: number, nTap?: number, seed?: number|bigint, plane?: number}} cfg
+ *   1 <= nIn <= nOut <= 32; 0 <= nTap <= nIn (0, the default, = random fill); seed (default 0) a uint64;
+ *   plane (default 0) in 0..3.
+ * @returns {{masks: Uint32Array, nOut: number, nIn: number, nTap: number, seed: number|bigint, plane: number,
+ *   decrypt: (enc: Uint32Array|ArrayLike<number>) => Uint32Array}}
+ *   masks[r] bit i = M[r][i]; decrypt maps packed encrypted words (bit i = encrypted bit i) to decrypted words
+ *   (bit r = parity(enc & masks[r])).
+ */
+export function xorNetwork(cfg) {
+  const fn = 'xorNetwork';
+  const r = runtime(fn);
+  const { nOut, nIn } = cfg || {};
+  const nTap = int(fn, 'nTap', cfg?.nTap, 0), plane = int(fn, 'plane', cfg?.plane, 0);
+  const seed = cfg?.seed ?? 0;
+  int(fn, 'nOut', nOut);
+  int(fn, 'nIn', nIn);
+  const [lo, hi] = seedHalves(fn, 'seed', seed);
+  const mp = r.scratch + S_MASKS;
+  check(r.ctx, fn, r.ex.fxw_xornet_masks(r.ctx, nOut, nIn, nTap, lo, hi, plane, mp));
+  const masks = heap().u32.slice(mp >>> 2, (mp >>> 2) + nOut);
+  const decrypt = (enc) => {
+    const dfn = 'xorNetwork.decrypt';
+    runtime(dfn);
+    arrayLike(dfn, 'enc', enc);
+    const n = enc.length;
+    if (n === 0) return new Uint32Array(0);
+    const p = malloc(dfn, 8 * n, `${n} encrypted and decrypted words`);
+    try {
+      heap().u32.set(enc, p >>> 2);
+      check(r.ctx, dfn, r.ex.fxw_decrypt(r.ctx, nOut, nIn, nTap, lo, hi, plane, p, p + 4 * n, n));
+      const q = (p + 4 * n) >>> 2;
+      return heap().u32.slice(q, q + n);
+    } finally {
+      free(p);
+    }
+  };
+  return { masks, nOut, nIn, nTap, seed, plane, decrypt };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Models
+// ---------------------------------------------------------------------------------------------------------
+
+const NODE_KINDS = ['input', 'conv', 'dense', 'bn', 'relu', 'maxpool', 'gap', 'shortcut', 'add'];
+const PARAM_KINDS = ['w', 'b', 'lat', 'alpha', 'gamma', 'beta', 'rmean', 'rvar'];
+const MODES = { flexor: 0, ste: 1, analog: 2 };
+const OPTIMIZERS = { sgd: 0, adam: 1 };
+const CREATE = Symbol('Model.create');
+
+// Frees the native side of a model: its wasm-heap buffers, the fx_model and its context. `h` holds only
+// numbers, so a FinalizationRegistry can run it for a model that was dropped without dispose().
+function releaseHandles(h) {
+  const r = rt;
+  if (!r || !h.ctx) return;
+  for (const p of h.bufs) free(p);
+  h.bufs = [];
+  if (h.m) r.ex.fx_model_free(h.ctx, h.m);
+  r.leakedBytes += r.ex.fx_ctx_mem_used(h.ctx) >>> 0;
+  r.leakedBlocks += r.ex.fx_ctx_live_blocks(h.ctx) >>> 0;
+  r.ex.fx_ctx_free(h.ctx);
+  r.models.delete(h);
+  h.ctx = h.m = 0;
+}
+
+const finalizer = typeof FinalizationRegistry === 'function' ? new FinalizationRegistry(releaseHandles) : null;
+
+/**
+ * A FleXOR network: a DAG of layers built in topological order (node 0 is the input), owning one arena
+ * in the wasm heap and its own error context. Create with {@link Model.create}, add layers, then
+ * {@link Model#build}; call {@link Model#dispose} when done (a dropped model is freed by the garbage
+ * collector eventually, but dispose() frees it now).
+ */
+export class Model {
+  /** @type {{ctx: number, m: number, bufs: number[]}} native handles */
+  #h;
+  #input;
+  #seeds = new Map(); // node id -> the flexor seed as given (the C node info has no seed)
+  #built = false;
+  #training = false;
+  #maxBatch = 0;
+  #classes = 0;
+  #xBuf = 0;
+  #labelBuf = 0;
+  #teacherBuf = 0;
+  #params = null; // Map name -> {name, node, kind, length, trainable, data, grad}
+  #lastN = 0;
+  #lastTrain = false;
+
+  /** @private Use Model.create. */
+  constructor(token, h, input) {
+    if (token !== CREATE) throw new TypeError('use Model.create({ input: [c, h, w] })');
+    this.#h = h;
+    this.#input = input;
+  }
+
+  /**
+   * A new model whose input is one sample of shape [c, h, w] (a dense-only model uses [features, 1, 1]).
+   * @param {{input: [number, number, number]}} opts
+   * @returns {Model}
+   */
+  static create(opts) {
+    const fn = 'Model.create';
+    const r = runtime(fn);
+    const input = opts?.input;
+    if (!Array.isArray(input) || input.length !== 3)
+      throw new FlexorError(fn, Status.EINVAL, `input must be [c, h, w] (got ${JSON.stringify(input)})`);
+    const [c, hh, w] = input.map((v, i) => int(fn, `input[${i}]`, v));
+    const ctx = r.ex.fxw_ctx_new() >>> 0;
+    if (!ctx) throw new FlexorError(fn, Status.ENOMEM, 'cannot allocate a context');
+    const h = { ctx, m: 0, bufs: [] };
+    try {
+      check(ctx, fn, r.ex.fxw_model_new(ctx, r.scratch + S_OUT, c, hh, w));
+      h.m = heap().u32[(r.scratch + S_OUT) >>> 2];
+    } catch (e) {
+      r.ex.fx_ctx_free(ctx);
+      throw e;
+    }
+    r.models.add(h);
+    const model = new Model(CREATE, h, [c, hh, w]);
+    finalizer?.register(model, h, h);
+    return model;
+  }
+
+  #live(fn) {
+    if (!this.#h.ctx) throw new FlexorError(fn, Status.ESTATE, 'the model was disposed');
+    return rt;
+  }
+
+  #builtOr(fn) {
+    const r = this.#live(fn);
+    if (!this.#built) throw new FlexorError(fn, Status.ESTATE, 'the model is not built yet; call build() first');
+    return r;
+  }
+
+  #id(fn, r, status) {
+    check(this.#h.ctx, fn, status);
+    return heap().i32[(r.scratch + S_OUT) >>> 2];
+  }
+
+  static #flexorArgs(fn, f) {
+    if (f == null) return [0, 0, 0, 0, 0, 0];
+    if (typeof f !== 'object') throw new FlexorError(fn, Status.EINVAL, 'flexor must be an object {q, nOut, nIn, nTap, seed} or null');
+    const q = int(fn, 'flexor.q', f.q, 1);
+    if (q < 1) throw new FlexorError(fn, Status.EINVAL, `flexor.q (bit planes) must be >= 1 (got ${q}); use flexor: null for full precision`);
+    const [lo, hi] = seedHalves(fn, 'flexor.seed', f.seed ?? 0);
+    return [q, int(fn, 'flexor.nOut', f.nOut), int(fn, 'flexor.nIn', f.nIn), int(fn, 'flexor.nTap', f.nTap, 0), lo, hi];
+  }
+
+  /**
+   * Adds a 2-D convolution (OIHW weights, zero padding).
+   * @param {number} input  the input node id
+   * @param {{cOut: number, k: number, stride?: number, pad?: number, bias?: boolean, flexor?: FlexorConfig|null}} opts
+   *   stride 1, pad 0, no bias and full precision by default; `flexor` makes the weight a FleXOR weight.
+   * @returns {number} the new node id
+   */
+  conv(input, opts) {
+    const fn = 'Model.conv';
+    const r = this.#live(fn);
+    const o = opts || {};
+    const fx = Model.#flexorArgs(fn, o.flexor);
+    const id = this.#id(fn, r, r.ex.fxw_model_conv(this.#h.ctx, this.#h.m, int(fn, 'input', input), int(fn, 'cOut', o.cOut),
+      int(fn, 'k', o.k), int(fn, 'stride', o.stride, 1), int(fn, 'pad', o.pad, 0), o.bias ? 1 : 0, fx[0], fx[1], fx[2],
+      fx[3], fx[4], fx[5], r.scratch + S_OUT));
+    if (o.flexor) this.#seeds.set(id, o.flexor.seed ?? 0);
+    return id;
+  }
+
+  /**
+   * Adds a fully connected layer y = x W^T + b over the flattened input.
+   * @param {number} input  the input node id
+   * @param {{out: number, bias?: boolean, flexor?: FlexorConfig|null}} opts  bias defaults to true
+   * @returns {number} the new node id
+   */
+  dense(input, opts) {
+    const fn = 'Model.dense';
+    const r = this.#live(fn);
+    const o = opts || {};
+    const fx = Model.#flexorArgs(fn, o.flexor);
+    const id = this.#id(fn, r, r.ex.fxw_model_dense(this.#h.ctx, this.#h.m, int(fn, 'input', input), int(fn, 'out', o.out),
+      (o.bias ?? true) ? 1 : 0, fx[0], fx[1], fx[2], fx[3], fx[4], fx[5], r.scratch + S_OUT));
+    if (o.flexor) this.#seeds.set(id, o.flexor.seed ?? 0);
+    return id;
+  }
+
+  /** Adds batch normalisation (per channel). @param {number} input @returns {number} the node id */
+  bn(input) {
+    const fn = 'Model.bn', r = this.#live(fn);
+    return this.#id(fn, r, r.ex.fx_model_bn(this.#h.ctx, this.#h.m, int(fn, 'input', input), r.scratch + S_OUT));
+  }
+
+  /** Adds a ReLU. @param {number} input @returns {number} the node id */
+  relu(input) {
+    const fn = 'Model.relu', r = this.#live(fn);
+    return this.#id(fn, r, r.ex.fx_model_relu(this.#h.ctx, this.#h.m, int(fn, 'input', input), r.scratch + S_OUT));
+  }
+
+  /**
+   * Adds max pooling (window k, stride s, no padding, floor).
+   * @param {number} input @param {{k: number, s?: number}} opts  s defaults to k @returns {number} the node id
+   */
+  maxpool(input, opts) {
+    const fn = 'Model.maxpool', r = this.#live(fn);
+    const k = int(fn, 'k', opts?.k);
+    return this.#id(fn, r, r.ex.fx_model_maxpool(this.#h.ctx, this.#h.m, int(fn, 'input', input), k,
+      int(fn, 's', opts?.s, k), r.scratch + S_OUT));
+  }
+
+  /** Adds global average pooling ([c, h, w] -> [c, 1, 1]). @param {number} input @returns {number} the node id */
+  gap(input) {
+    const fn = 'Model.gap', r = this.#live(fn);
+    return this.#id(fn, r, r.ex.fx_model_gap(this.#h.ctx, this.#h.m, int(fn, 'input', input), r.scratch + S_OUT));
+  }
+
+  /**
+   * Adds an option-A shortcut: subsample by stride, zero-pad channels to cOut.
+   * @param {number} input @param {{cOut: number, stride?: number}} opts  stride defaults to 1 @returns {number} the node id
+   */
+  shortcut(input, opts) {
+    const fn = 'Model.shortcut', r = this.#live(fn);
+    return this.#id(fn, r, r.ex.fx_model_shortcut(this.#h.ctx, this.#h.m, int(fn, 'input', input),
+      int(fn, 'cOut', opts?.cOut), int(fn, 'stride', opts?.stride, 1), r.scratch + S_OUT));
+  }
+
+  /** Adds an element-wise sum of two nodes of the same shape. @param {number} a @param {number} b @returns {number} the node id */
+  add(a, b) {
+    const fn = 'Model.add', r = this.#live(fn);
+    return this.#id(fn, r, r.ex.fx_model_add(this.#h.ctx, this.#h.m, int(fn, 'a', a), int(fn, 'b', b), r.scratch + S_OUT));
+  }
+
+  /**
+   * Allocates the arena; the last node added is the output (logits). No layer can be added afterwards.
+   * @param {{maxBatch: number, training?: boolean}} opts  training (default true) = false gives an
+   *   inference-only model without gradients or optimiser state.
+   * @returns {this}
+   */
+  build(opts) {
+    const fn = 'Model.build';
+    const r = this.#live(fn);
+    if (this.#built) throw new FlexorError(fn, Status.ESTATE, 'the model is already built');
+    const maxBatch = int(fn, 'maxBatch', opts?.maxBatch);
+    const training = (opts?.training ?? true) ? 1 : 0;
+    check(this.#h.ctx, fn, r.ex.fx_model_build(this.#h.ctx, this.#h.m, maxBatch, training));
+    this.#built = true;
+    this.#training = !!training;
+    this.#maxBatch = maxBatch;
+    const nodes = r.ex.fx_model_node_count(this.#h.m);
+    const last = this.#node(fn, nodes - 1);
+    this.#classes = last.shape[0] * last.shape[1] * last.shape[2];
+    const inSize = this.#input[0] * this.#input[1] * this.#input[2];
+    const h = this.#h;
+    this.#xBuf = malloc(fn, 4 * maxBatch * inSize, 'the input staging buffer');
+    h.bufs.push(this.#xBuf);
+    if (this.#training) {
+      this.#labelBuf = malloc(fn, 4 * maxBatch, 'the label staging buffer');
+      h.bufs.push(this.#labelBuf);
+      this.#teacherBuf = malloc(fn, 4 * maxBatch * this.#classes, 'the teacher-logit staging buffer');
+      h.bufs.push(this.#teacherBuf);
+    }
+    this.#params = new Map(this.#paramList(fn).map((p) => [p.name, p]));
+    return this;
+  }
+
+  /**
+   * Initialises every parameter (fx_model_init_params): Kaiming-normal full-precision weights, zero biases,
+   * BN (1, 0, 0, 1), FleXOR latents N(0, latStd^2) and alpha = alphaInit (or the Kaiming scale when <= 0).
+   * @param {{seed?: number|bigint, alphaInit?: number, latStd?: number}} [opts]  defaults 0, 0, 0.001
+   * @returns {this}
+   */
+  initParams(opts = {}) {
+    const fn = 'Model.initParams';
+    const r = this.#builtOr(fn);
+    const [lo, hi] = seedHalves(fn, 'seed', opts.seed ?? 0);
+    check(this.#h.ctx, fn, r.ex.fxw_model_init_params(this.#h.ctx, this.#h.m, lo, hi,
+      num(fn, 'alphaInit', opts.alphaInit, 0), num(fn, 'latStd', opts.latStd, 0.001)));
+    return this;
+  }
+
+  /**
+   * Sets the backward mode and S_tanh of every FleXOR layer.
+   * @param {{mode?: 'flexor'|'ste'|'analog', sTanh?: number}} opts  defaults 'flexor' and 10
+   * @returns {this}
+   */
+  setFlexor(opts = {}) {
+    const fn = 'Model.setFlexor';
+    const r = this.#live(fn);
+    const mode = opts.mode ?? 'flexor';
+    if (!(mode in MODES)) throw new FlexorError(fn, Status.EINVAL, `mode must be 'flexor', 'ste' or 'analog' (got ${String(mode)})`);
+    check(this.#h.ctx, fn, r.ex.fx_model_set_flexor(this.#h.ctx, this.#h.m, MODES[mode], num(fn, 'sTanh', opts.sTanh, 10)));
+    return this;
+  }
+
+  /**
+   * Runs the network on n samples.
+   * @param {Float32Array|ArrayLike<number>} x  n*c*h*w values (NCHW)
+   * @param {number} n  1 <= n <= maxBatch
+   * @param {{train?: boolean}} [opts]  train (default false): batch statistics in BN, and enables backward()
+   * @returns {Float32Array} the logits (n, classes), a copy
+   */
+  forward(x, n, opts = {}) {
+    const fn = 'Model.forward';
+    const r = this.#builtOr(fn);
+    arrayLike(fn, 'x', x);
+    int(fn, 'n', n);
+    const [c, hh, w] = this.#input;
+    const per = c * hh * w;
+    if (n >= 1 && x.length !== n * per)
+      throw new FlexorError(fn, Status.ESHAPE, `x has ${x.length} values; ${n} samples of ${c}x${hh}x${w} need ${n * per}`);
+    const train = opts.train ? 1 : 0;
+    if (n >= 1 && n <= this.#maxBatch) heap().f32.set(x, this.#xBuf >>> 2);
+    // n outside 1..maxBatch is rejected by the core before it reads x.
+    const out = r.scratch + S_OUT;
+    this.#lastN = 0;
+    this.#lastTrain = false;
+    check(this.#h.ctx, fn, r.ex.fx_model_forward(this.#h.ctx, this.#h.m, this.#xBuf, n, train, out));
+    this.#lastN = n;
+    this.#lastTrain = !!train;
+    const p = heap().u32[out >>> 2] >>> 2;
+    return heap().f32.slice(p, p + n * this.#classes);
+  }
+
+  /**
+   * Gradients of the loss of the last train-mode forward, for every parameter (zeroed first). One backward
+   * per forward.
+   * @param {Int32Array|ArrayLike<number>} labels  n class indices
+   * @param {{teacher?: Float32Array|ArrayLike<number>|null, T?: number, a?: number}} [opts]  with teacher
+   *   logits (n, classes): distillation (1-a)*CE + a*T^2*KL with temperature T (both required then)
+   * @returns {number} the mean loss
+   */
+  backward(labels, opts = {}) {
+    const fn = 'Model.backward';
+    const r = this.#builtOr(fn);
+    if (!this.#training) throw new FlexorError(fn, Status.ESTATE, 'the model was built for inference only (build({training: true}))');
+    arrayLike(fn, 'labels', labels);
+    const n = this.#lastN;
+    if (this.#lastTrain && labels.length !== n)
+      throw new FlexorError(fn, Status.ESHAPE, `${labels.length} labels for a batch of ${n} samples`);
+    heap().i32.set(this.#lastTrain ? labels : [], this.#labelBuf >>> 2);
+    let teacher = 0, T = 1, a = 0;
+    if (opts.teacher != null) {
+      arrayLike(fn, 'teacher', opts.teacher);
+      if (this.#lastTrain && opts.teacher.length !== n * this.#classes)
+        throw new FlexorError(fn, Status.ESHAPE, `teacher has ${opts.teacher.length} logits; ${n} samples of ${this.#classes} classes need ${n * this.#classes}`);
+      T = num(fn, 'T', opts.T);
+      a = num(fn, 'a', opts.a);
+      if (this.#lastTrain) heap().f32.set(opts.teacher, this.#teacherBuf >>> 2);
+      teacher = this.#teacherBuf;
+    }
+    const out = r.scratch + S_OUT;
+    const status = r.ex.fx_model_backward(this.#h.ctx, this.#h.m, this.#labelBuf, teacher, T, a, out);
+    this.#lastTrain = false;
+    check(this.#h.ctx, fn, status);
+    return heap().f32[out >>> 2];
+  }
+
+  /**
+   * One optimiser step over every trainable parameter (PyTorch semantics, docs/CORE.md "Optimisers").
+   * @param {{optimizer?: 'sgd'|'adam', lr: number, momentum?: number, nesterov?: boolean, beta1?: number,
+   *   beta2?: number, eps?: number, weightDecay?: number}} opts  defaults: sgd, momentum 0, no Nesterov,
+   *   beta1 0.9, beta2 0.999, eps 1e-8, weight decay 0
+   * @returns {this}
+   */
+  step(opts) {
+    const fn = 'Model.step';
+    const r = this.#builtOr(fn);
+    const o = opts || {};
+    const kind = o.optimizer ?? 'sgd';
+    if (!(kind in OPTIMIZERS)) throw new FlexorError(fn, Status.EINVAL, `optimizer must be 'sgd' or 'adam' (got ${String(kind)})`);
+    check(this.#h.ctx, fn, r.ex.fxw_model_step(this.#h.ctx, this.#h.m, OPTIMIZERS[kind], num(fn, 'momentum', o.momentum, 0),
+      o.nesterov ? 1 : 0, num(fn, 'beta1', o.beta1, 0.9), num(fn, 'beta2', o.beta2, 0.999), num(fn, 'eps', o.eps, 1e-8),
+      num(fn, 'weightDecay', o.weightDecay, 0), num(fn, 'lr', o.lr)));
+    return this;
+  }
+
+  #node(fn, id) {
+    const r = rt;
+    const s = r.scratch;
+    check(this.#h.ctx, fn, r.ex.fxw_model_node(this.#h.ctx, this.#h.m, id, s + S_NODE16, s + S_MACS));
+    const v = heap().i32.slice((s + S_NODE16) >>> 2, ((s + S_NODE16) >>> 2) + 16);
+    const macs = heap().dv.getFloat64(s + S_MACS, true);
+    const [kind, in0, in1, c, h, w, cOut, k, stride, pad, bias, flexor, nOut, nIn, nTap, q] = v;
+    return {
+      id, kind: NODE_KINDS[kind] ?? `kind${kind}`, inputs: [in0, in1].filter((i) => i >= 0), shape: [c, h, w],
+      cOut, k, stride, pad, bias: !!bias,
+      flexor: flexor ? { q, nOut, nIn, nTap, seed: this.#seeds.get(id) ?? 0 } : null, macs,
+    };
+  }
+
+  /**
+   * Descriptions of every node, in id order.
+   * @returns {NodeInfo[]}
+   */
+  nodes() {
+    const fn = 'Model.nodes';
+    const r = this.#live(fn);
+    const n = r.ex.fx_model_node_count(this.#h.m);
+    const out = [];
+    for (let i = 0; i < n; i++) out.push(this.#node(fn, i));
+    return out;
+  }
+
+  #paramList(fn) {
+    const r = rt;
+    const s = r.scratch;
+    const count = r.ex.fx_model_param_count(this.#h.m);
+    const out = [];
+    for (let i = 0; i < count; i++) {
+      check(this.#h.ctx, fn, r.ex.fxw_model_param(this.#h.ctx, this.#h.m, i, s + S_NAME, s + S_NODEKIND, s + S_LEN,
+        s + S_DATA, s + S_GRAD));
+      const { i32, u32, dv } = heap();
+      const kind = PARAM_KINDS[i32[(s + S_NODEKIND + 4) >>> 2]];
+      out.push({
+        name: cString(s + S_NAME), node: i32[(s + S_NODEKIND) >>> 2], kind, length: dv.getFloat64(s + S_LEN, true),
+        trainable: kind !== 'rmean' && kind !== 'rvar', data: u32[(s + S_DATA) >>> 2], grad: u32[(s + S_GRAD) >>> 2],
+      });
+    }
+    return out;
+  }
+
+  /**
+   * The parameters (and BN running statistics), in the core's order.
+   * @returns {ParamInfo[]}
+   */
+  params() {
+    const fn = 'Model.params';
+    this.#live(fn);
+    const list = this.#params ? [...this.#params.values()] : this.#paramList(fn);
+    return list.map(({ name, node, kind, length, trainable }) => ({ name, node, kind, length, trainable }));
+  }
+
+  #param(fn, name) {
+    this.#builtOr(fn);
+    const p = this.#params.get(name);
+    if (!p) throw new FlexorError(fn, Status.EINVAL, `no parameter '${String(name)}' (the model has ${[...this.#params.keys()].join(', ')})`);
+    return p;
+  }
+
+  /** A copy of a parameter's values. @param {string} name e.g. '1.lat' @returns {Float32Array} */
+  getParam(name) {
+    const p = this.#param('Model.getParam', name);
+    return heap().f32.slice(p.data >>> 2, (p.data >>> 2) + p.length);
+  }
+
+  /**
+   * A copy of a parameter's gradient from the last backward().
+   * @param {string} name @returns {Float32Array}
+   */
+  getGrad(name) {
+    const fn = 'Model.getGrad';
+    const p = this.#param(fn, name);
+    if (!p.grad) throw new FlexorError(fn, Status.ESTATE, `${name} has no gradient (${p.trainable ? 'an inference-only model' : 'a running statistic'})`);
+    return heap().f32.slice(p.grad >>> 2, (p.grad >>> 2) + p.length);
+  }
+
+  /**
+   * Overwrites a parameter (marks the model changed, so FleXOR weights are decoded again).
+   * @param {string} name @param {Float32Array|ArrayLike<number>} values  exactly the parameter's length, finite
+   * @returns {this}
+   */
+  setParam(name, values) {
+    const fn = 'Model.setParam';
+    const p = this.#param(fn, name);
+    arrayLike(fn, 'values', values);
+    if (values.length !== p.length)
+      throw new FlexorError(fn, Status.ESHAPE, `${name} has ${p.length} values; got ${values.length}`);
+    for (let i = 0; i < values.length; i++)
+      if (!Number.isFinite(values[i])) throw new FlexorError(fn, Status.ENUMERIC, `${name}[${i}] is ${values[i]}`);
+    heap().f32.set(values, p.data >>> 2);
+    rt.ex.fx_model_touch(this.#h.m);
+    return this;
+  }
+
+  /**
+   * A copy of the float weights of a conv or dense node as the forward uses them (decoded from the XOR
+   * bits for a FleXOR layer): conv (cOut, cIn, k, k), dense (out, in).
+   * @param {number} nodeId @returns {Float32Array}
+   */
+  weights(nodeId) {
+    const fn = 'Model.weights';
+    const r = this.#builtOr(fn);
+    const id = int(fn, 'nodeId', nodeId);
+    const out = r.scratch + S_OUT;
+    check(this.#h.ctx, fn, r.ex.fx_model_weights(this.#h.ctx, this.#h.m, id, out));
+    const node = this.#node(fn, id);
+    const src = this.#node(fn, node.inputs[0]);
+    const fan = node.kind === 'conv' ? src.shape[0] * node.k * node.k : src.shape[0] * src.shape[1] * src.shape[2];
+    const p = heap().u32[out >>> 2] >>> 2;
+    return heap().f32.slice(p, p + node.cOut * fan);
+  }
+
+  /**
+   * The XOR masks of one bit plane of a FleXOR node (masks[r] bit i = M[r][i]).
+   * @param {number} nodeId @param {number} [plane=0] @returns {Uint32Array}
+   */
+  masks(nodeId, plane = 0) {
+    const fn = 'Model.masks';
+    const r = this.#live(fn);
+    const id = int(fn, 'nodeId', nodeId);
+    const mp = r.scratch + S_MASKS;
+    check(this.#h.ctx, fn, r.ex.fxw_model_node_masks(this.#h.ctx, this.#h.m, id, int(fn, 'plane', plane), mp));
+    const nOut = this.#node(fn, id).flexor.nOut;
+    return heap().u32.slice(mp >>> 2, (mp >>> 2) + nOut);
+  }
+
+  /**
+   * A copy of a node's output from the last forward (n, c, h, w).
+   * @param {number} nodeId  1..nodes-1 @returns {Float32Array}
+   */
+  activation(nodeId) {
+    const fn = 'Model.activation';
+    const r = this.#builtOr(fn);
+    const id = int(fn, 'nodeId', nodeId);
+    const out = r.scratch + S_OUT;
+    check(this.#h.ctx, fn, r.ex.fx_model_activation(this.#h.ctx, this.#h.m, id, out));
+    if (!this.#lastN) throw new FlexorError(fn, Status.ESTATE, 'no forward has run yet');
+    const [c, hh, w] = this.#node(fn, id).shape;
+    const p = heap().u32[out >>> 2] >>> 2;
+    return heap().f32.slice(p, p + this.#lastN * c * hh * w);
+  }
+
+  /** Bytes and blocks this model's context holds in the wasm heap. @returns {{bytes: number, blocks: number}} */
+  memoryUsage() {
+    const r = this.#live('Model.memoryUsage');
+    return { bytes: r.ex.fx_ctx_mem_used(this.#h.ctx) >>> 0, blocks: r.ex.fx_ctx_live_blocks(this.#h.ctx) >>> 0 };
+  }
+
+  /** The input shape [c, h, w]. @type {[number, number, number]} */
+  get inputShape() { return [...this.#input]; }
+  /** Values per output sample (0 before build). @type {number} */
+  get classes() { return this.#classes; }
+  /** The batch size the model was built for (0 before build). @type {number} */
+  get maxBatch() { return this.#maxBatch; }
+  /** Whether the model was built with gradients and optimiser state. @type {boolean} */
+  get training() { return this.#training; }
+  /** Whether dispose() was called. @type {boolean} */
+  get disposed() { return !this.#h.ctx; }
+
+  /** Frees the model and its context now; any later use throws. Calling it twice is harmless. */
+  dispose() {
+    if (!this.#h.ctx) return;
+    finalizer?.unregister(this.#h);
+    releaseHandles(this.#h);
+    this.#params = null;
+    this.#xBuf = this.#labelBuf = this.#teacherBuf = 0;
+  }
+}
+
+/**
+ * @typedef {{q?: number, nOut: number, nIn: number, nTap?: number, seed?: number|bigint}} FlexorConfig
+ *   q bit planes (default 1, at most 4); nOut/nIn the XOR network size (1 <= nIn <= nOut <= 32);
+ *   nTap ones per row (0 = random fill, the default); seed a uint64 (default 0).
+ * @typedef {{id: number, kind: string, inputs: number[], shape: [number, number, number], cOut: number, k: number,
+ *   stride: number, pad: number, bias: boolean, flexor: FlexorConfig|null, macs: number}} NodeInfo
+ * @typedef {{name: string, node: number, kind: string, length: number, trainable: boolean}} ParamInfo
+ */
