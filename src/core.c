@@ -40,6 +40,7 @@ void fx_ctx_clear(fx_ctx *ctx) {
 }
 
 void fx_ctx_set_mem_limit(fx_ctx *ctx, size_t bytes) { if (ctx) ctx->mem_limit = bytes; }
+void fx_ctx_set_threads(fx_ctx *ctx, int n) { if (ctx) ctx->threads = n < 1 ? 1 : n; }
 size_t fx_ctx_mem_used(const fx_ctx *ctx) { return ctx ? ctx->mem_used : 0; }
 size_t fx_ctx_live_blocks(const fx_ctx *ctx) { return ctx ? ctx->live_blocks : 0; }
 

@@ -57,6 +57,8 @@ void fx_ctx_clear(fx_ctx *ctx);
 /* Caps the bytes this context may hold allocated (0 = no cap). Allocations past it fail with FX_ENOMEM. */
 void fx_ctx_set_mem_limit(fx_ctx *ctx, size_t bytes);
 /* Bytes and blocks currently allocated through ctx (for leak tests). */
+/* Default thread count of models built through ctx (native builds; see fx_model_set_threads). */
+void fx_ctx_set_threads(fx_ctx *ctx, int n);
 size_t fx_ctx_mem_used(const fx_ctx *ctx);
 size_t fx_ctx_live_blocks(const fx_ctx *ctx);
 
@@ -303,6 +305,10 @@ fx_status fx_model_maxpool(fx_ctx *ctx, fx_model *m, int in, int k, int s, int *
 fx_status fx_model_gap(fx_ctx *ctx, fx_model *m, int in, int *id);
 fx_status fx_model_shortcut(fx_ctx *ctx, fx_model *m, int in, int c_out, int s, int *id);
 fx_status fx_model_add(fx_ctx *ctx, fx_model *m, int a, int b, int *id);
+
+/* Threads used by forward and backward (native builds; 1 in WebAssembly). Call before fx_model_build.
+ * Results depend only on the thread count: a fixed count gives bit-identical runs. */
+fx_status fx_model_set_threads(fx_ctx *ctx, fx_model *m, int n);
 
 /* Allocates the arena for batches of up to max_batch. training = 0 gives an inference-only model (no
  * gradients or optimiser state). The last node is the output (logits). */

@@ -15,6 +15,7 @@ struct fx_ctx {
     fx_status last;
     char msg[FX_MSG_LEN];
     size_t mem_used, mem_limit, live_blocks;
+    int threads; /* default thread count of models built with this context (0 = 1) */
 };
 
 /* Records status s with a printf-style message in ctx (ctx may be NULL) and returns s. */

@@ -7,6 +7,7 @@
  */
 #include "internal.h"
 #include "kernels/gemm.h"
+#include "threads.h"
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -50,8 +51,12 @@ struct fx_model {
     int64_t t;                       /* optimiser steps taken */
     uint64_t version;                /* bumped whenever parameters change */
     float *arena;
-    float *ws;
+    float *ws;                       /* n_threads workspaces of ws_floats each */
     size_t ws_floats;
+    int n_threads;
+    fx_pool *pool;
+    float *scratch;                  /* (n_threads - 1) private dW + db buffers for parallel backward */
+    size_t scratch_floats;
     float *dlogits;
 };
 
@@ -82,6 +87,7 @@ fx_status fx_model_new(fx_ctx *ctx, fx_model **out, int c, int h, int w) {
 
 void fx_model_free(fx_ctx *ctx, fx_model *m) {
     if (!m) return;
+    fx_pool_free(m->pool);
     fx_free(ctx, m->arena);
     fx_free(ctx, m);
 }
@@ -286,7 +292,7 @@ static uint64_t layout(fx_model *m, float *base) {
             CARVE(p->s2, float, p->len);
         }
     }
-    size_t ws = 0;
+    uint64_t ws = 0, wmax = 0;
     for (int i = 0; i < m->n_nodes; i++) {
         node *n = &m->nodes[i];
         int64_t sz = node_size(n) * m->max_batch;
@@ -296,14 +302,33 @@ static uint64_t layout(fx_model *m, float *base) {
         if (n->flexor && m->training) CARVE(n->dW, float, n->geom.n);
         if (n->kind == FX_NODE_BN) { CARVE(n->cache_a, float, n->c); CARVE(n->cache_b, float, n->c); }
         if (n->kind == FX_NODE_MAXPOOL) CARVE(n->argmax, int32_t, sz);
-        size_t w = node_ws(m, n);
+        uint64_t w = node_ws(m, n);
         if (w > ws) ws = w;
+        if (n->kind == FX_NODE_CONV || n->kind == FX_NODE_DENSE) {
+            const node *src = &m->nodes[n->in0];
+            uint64_t wn = n->kind == FX_NODE_CONV ? (uint64_t)n->c_out * src->c * n->k * n->k
+                                                  : (uint64_t)n->c_out * (uint64_t)node_size(src);
+            wn = ((wn + 15) & ~(uint64_t)15) + (((uint64_t)n->c_out + 15) & ~(uint64_t)15);
+            if (wn > wmax) wmax = wn;
+        }
     }
+    ws = (ws + 15) & ~(uint64_t)15;
     CARVE(m->dlogits, float, node_size(&m->nodes[m->n_nodes - 1]) * m->max_batch);
-    CARVE(m->ws, float, ws);
+    CARVE(m->ws, float, ws * (uint64_t)m->n_threads);
     m->ws_floats = (size_t)ws;
+    if (m->training && m->n_threads > 1) CARVE(m->scratch, float, wmax * (uint64_t)(m->n_threads - 1));
+    m->scratch_floats = (size_t)wmax;
 #undef CARVE
     return off;
+}
+
+fx_status fx_model_set_threads(fx_ctx *ctx, fx_model *m, int n) {
+    static const char fn[] = "fx_model_set_threads";
+    FX_CHECK_PTR(ctx, fn, m);
+    if (m->built) return fx_fail(ctx, FX_ESTATE, "%s: set the thread count before fx_model_build", fn);
+    if (n < 1 || n > FX_MAX_THREADS) return fx_fail(ctx, FX_EINVAL, "%s: %d threads (1..%d)", fn, n, FX_MAX_THREADS);
+    m->n_threads = fx_threads_available() ? n : 1;
+    return FX_OK;
 }
 
 fx_status fx_model_build(fx_ctx *ctx, fx_model *m, int max_batch, int training) {
@@ -314,6 +339,8 @@ fx_status fx_model_build(fx_ctx *ctx, fx_model *m, int max_batch, int training) 
     if (m->n_nodes < 2) return fx_fail(ctx, FX_ESTATE, "%s: the model has no layers", fn);
     m->max_batch = max_batch;
     m->training = training != 0;
+    if (m->n_threads < 1) m->n_threads = fx_threads_available() && ctx->threads > 1 ? ctx->threads : 1;
+    if (m->n_threads > FX_MAX_THREADS) m->n_threads = FX_MAX_THREADS;
     uint64_t floats = layout(m, NULL);
     if (floats > (uint64_t)(SIZE_MAX / sizeof(float)) - 64)
         return fx_fail(ctx, FX_ENOMEM, "%s: the model arena of %llu floats (batch %d) exceeds this platform's address space",
@@ -322,6 +349,7 @@ fx_status fx_model_build(fx_ctx *ctx, fx_model *m, int max_batch, int training) 
     if (!arena) return FX_ENOMEM;
     m->arena = arena;
     layout(m, arena);
+    if (m->n_threads > 1 && !(m->pool = fx_pool_new(m->n_threads))) m->n_threads = 1;
     m->built = 1;
     for (int i = 0; i < m->n_params; i++)
         if (m->params[i].kind == FX_PARAM_RVAR || m->params[i].kind == FX_PARAM_GAMMA)
@@ -391,6 +419,76 @@ static fx_status node_weights(fx_ctx *ctx, fx_model *m, node *n, const float **w
 }
 
 
+/* ---------------------------------------------------------------------------------------------------------
+ * Conv and dense layers split over the batch: thread t takes samples [bs*t/T, bs*(t+1)/T) with its own
+ * workspace; in backward, threads t > 0 accumulate dW/db privately and the caller adds them up in thread
+ * order, so a given thread count always gives the same bits.
+ * ------------------------------------------------------------------------------------------------------- */
+
+typedef struct par_job {
+    fx_model *m;
+    const node *n, *src;
+    const float *in, *w, *b;
+    float *din, *dw, *db;
+    int bs, T, fwd;
+    fx_status st[FX_MAX_THREADS];
+} par_job;
+
+static void layer_task(void *v, int t) {
+    par_job *j = v;
+    const node *n = j->n, *src = j->src;
+    int lo = (int)((int64_t)j->bs * t / j->T), hi = (int)((int64_t)j->bs * (t + 1) / j->T);
+    j->st[t] = FX_OK;
+    if (lo >= hi) return;
+    int64_t isz = node_size(src), osz = node_size(n);
+    float *ws = j->m->ws + (size_t)t * j->m->ws_floats;
+    const float *in = j->in + lo * isz;
+    float *dw = j->dw, *db = j->db;
+    if (!j->fwd && t > 0) {
+        size_t wn = j->m->scratch_floats;
+        dw = j->m->scratch + (size_t)(t - 1) * wn;
+        memset(dw, 0, sizeof(float) * wn);
+        db = j->db ? dw + (wn - (((size_t)n->c_out + 15) & ~(size_t)15)) : NULL;
+    }
+    if (n->kind == FX_NODE_CONV) {
+        fx_conv_shape cs;
+        j->st[t] = fx_conv_shape_init(NULL, &cs, hi - lo, src->c, src->h, src->w, n->c_out, n->k, n->stride, n->pad);
+        if (j->st[t]) return;
+        j->st[t] = j->fwd ? fx_conv2d_forward(NULL, &cs, n->out + lo * osz, in, j->w, j->b, ws)
+                          : fx_conv2d_backward(NULL, &cs, j->din ? j->din + lo * isz : NULL, dw, db, n->dout + lo * osz,
+                                               in, j->w, ws);
+    } else {
+        j->st[t] = j->fwd ? fx_dense_forward(NULL, hi - lo, (int)isz, n->c_out, n->out + lo * osz, in, j->w, j->b, ws)
+                          : fx_dense_backward(NULL, hi - lo, (int)isz, n->c_out, j->din ? j->din + lo * isz : NULL, dw,
+                                              db, n->dout + lo * osz, in, j->w, ws);
+    }
+}
+
+static fx_status run_layer(fx_ctx *ctx, fx_model *m, const node *n, int bs, int fwd, const float *w, float *dw,
+                           float *din) {
+    par_job j;
+    memset(&j, 0, sizeof j);
+    j.m = m; j.n = n; j.src = &m->nodes[n->in0];
+    j.in = j.src->out; j.w = w; j.b = P(m, n->p_b);
+    j.din = din; j.dw = dw; j.db = G(m, n->p_b);
+    j.bs = bs; j.fwd = fwd;
+    j.T = m->n_threads < bs ? m->n_threads : bs;
+    if (!fwd && j.T > 1 && !m->scratch) j.T = 1;
+    fx_pool_run(m->pool, j.T, layer_task, &j);
+    for (int t = 0; t < j.T; t++)
+        if (j.st[t]) return fx_fail(ctx, j.st[t], "layer %d: a worker failed (%s)", (int)(n - m->nodes), fx_status_str(j.st[t]));
+    if (!fwd) {
+        int64_t wn = n->kind == FX_NODE_CONV ? (int64_t)n->c_out * j.src->c * n->k * n->k : (int64_t)n->c_out * node_size(j.src);
+        for (int t = 1; t < j.T; t++) {
+            const float *sw = m->scratch + (size_t)(t - 1) * m->scratch_floats;
+            if (dw) for (int64_t i = 0; i < wn; i++) dw[i] += sw[i];
+            const float *sb = sw + (m->scratch_floats - (((size_t)n->c_out + 15) & ~(size_t)15));
+            if (j.db) for (int i = 0; i < n->c_out; i++) j.db[i] += sb[i];
+        }
+    }
+    return FX_OK;
+}
+
 static fx_status forward_node(fx_ctx *ctx, fx_model *m, node *n, int bs, int train) {
     const node *src = &m->nodes[n->in0];
     const float *in = m->nodes[n->in0].out;
@@ -398,15 +496,10 @@ static fx_status forward_node(fx_ctx *ctx, fx_model *m, node *n, int bs, int tra
     const float *w;
     fx_status s = FX_OK;
     switch (n->kind) {
-    case FX_NODE_CONV: {
-        fx_conv_shape cs;
-        if ((s = fx_conv_shape_init(ctx, &cs, bs, src->c, src->h, src->w, n->c_out, n->k, n->stride, n->pad))) return s;
-        if ((s = node_weights(ctx, m, n, &w))) return s;
-        return fx_conv2d_forward(ctx, &cs, n->out, in, w, P(m, n->p_b), m->ws);
-    }
+    case FX_NODE_CONV:
     case FX_NODE_DENSE:
         if ((s = node_weights(ctx, m, n, &w))) return s;
-        return fx_dense_forward(ctx, bs, (int)node_size(src), n->c_out, n->out, in, w, P(m, n->p_b), m->ws);
+        return run_layer(ctx, m, n, bs, 1, w, NULL, NULL);
     case FX_NODE_BN:
         return fx_bn_forward(ctx, bs, n->c, n->h * n->w, train, n->out, in, P(m, n->p_gamma), P(m, n->p_beta),
                              m->params[n->p_rm].data, m->params[n->p_rv].data, n->cache_a, n->cache_b);
@@ -464,13 +557,7 @@ static fx_status backward_node(fx_ctx *ctx, fx_model *m, node *n, int bs) {
         if ((s = node_weights(ctx, m, n, &w))) return s;
         float *dw = n->flexor ? n->dW : G(m, n->p_w);
         if (n->flexor) memset(dw, 0, sizeof(float) * (size_t)n->geom.n);
-        if (n->kind == FX_NODE_CONV) {
-            fx_conv_shape cs;
-            if ((s = fx_conv_shape_init(ctx, &cs, bs, src->c, src->h, src->w, n->c_out, n->k, n->stride, n->pad))) return s;
-            s = fx_conv2d_backward(ctx, &cs, din, dw, G(m, n->p_b), n->dout, in, w, m->ws);
-        } else {
-            s = fx_dense_backward(ctx, bs, (int)node_size(src), n->c_out, din, dw, G(m, n->p_b), n->dout, in, w, m->ws);
-        }
+        s = run_layer(ctx, m, n, bs, 0, w, dw, din);
         if (s || !n->flexor) return s;
         return fx_flexor_weight_backward(ctx, &n->geom, m->mode, m->s_tanh, P(m, n->p_lat), P(m, n->p_alpha), dw,
                                          G(m, n->p_lat), G(m, n->p_alpha));

@@ -412,6 +412,8 @@ const PARAM_KINDS = ['w', 'b', 'lat', 'alpha', 'gamma', 'beta', 'rmean', 'rvar']
 const MODES = { flexor: 0, ste: 1, analog: 2 };
 const OPTIMIZERS = { sgd: 0, adam: 1 };
 const CREATE = Symbol('Model.create');
+/** Module-private key of Model[ADOPT] (see there); helpers such as zoo builders and loaders use it. */
+const ADOPT = Symbol('Model.adopt');
 
 // Frees the native side of a model: its wasm-heap buffers, the fx_model and its context. `h` holds only
 // numbers, so a FinalizationRegistry can run it for a model that was dropped without dispose().
@@ -453,10 +455,9 @@ export class Model {
   #lastTrain = false;
 
   /** @private Use Model.create. */
-  constructor(token, h, input) {
+  constructor(token, h) {
     if (token !== CREATE) throw new TypeError('use Model.create({ input: [c, h, w] })');
     this.#h = h;
-    this.#input = input;
   }
 
   /**
@@ -466,23 +467,42 @@ export class Model {
    */
   static create(opts) {
     const fn = 'Model.create';
-    const r = runtime(fn);
+    runtime(fn);
     const input = opts?.input;
     if (!Array.isArray(input) || input.length !== 3)
       throw new FlexorError(fn, Status.EINVAL, `input must be [c, h, w] (got ${JSON.stringify(input)})`);
     const [c, hh, w] = input.map((v, i) => int(fn, `input[${i}]`, v));
+    return Model[ADOPT](fn, (ctx, out) => rt.ex.fxw_model_new(ctx, out, c, hh, w));
+  }
+
+  /**
+   * Internal (module-private key): wraps a native model made by `make(ctx, outPtr) -> fx_status`, which gets
+   * a fresh context and writes the fx_model* to outPtr: fxw_model_new, or a constructor that returns an
+   * already built model (a zoo network, a loaded model file). The model owns the context from then on.
+   * @param {string} fn  the API name for errors
+   * @param {(ctx: number, outPtr: number) => number} make
+   * @returns {Model}
+   */
+  static [ADOPT](fn, make) {
+    const r = runtime(fn);
     const ctx = r.ex.fxw_ctx_new() >>> 0;
     if (!ctx) throw new FlexorError(fn, Status.ENOMEM, 'cannot allocate a context');
     const h = { ctx, m: 0, bufs: [] };
+    let model;
     try {
-      check(ctx, fn, r.ex.fxw_model_new(ctx, r.scratch + S_OUT, c, hh, w));
+      heap().u32[(r.scratch + S_OUT) >>> 2] = 0;
+      check(ctx, fn, make(ctx, r.scratch + S_OUT));
       h.m = heap().u32[(r.scratch + S_OUT) >>> 2];
+      if (!h.m) throw new FlexorError(fn, Status.ESTATE, 'the constructor returned no model');
+      r.models.add(h);
+      model = new Model(CREATE, h);
+      model.#input = model.#node(fn, 0).shape;
+      const maxBatch = r.ex.fx_model_max_batch(h.m);
+      if (maxBatch > 0) model.#afterBuild(fn, maxBatch, null);
     } catch (e) {
-      r.ex.fx_ctx_free(ctx);
+      releaseHandles(h);
       throw e;
     }
-    r.models.add(h);
-    const model = new Model(CREATE, h, [c, hh, w]);
     finalizer?.register(model, h, h);
     return model;
   }
@@ -606,11 +626,19 @@ export class Model {
     const maxBatch = int(fn, 'maxBatch', opts?.maxBatch);
     const training = (opts?.training ?? true) ? 1 : 0;
     check(this.#h.ctx, fn, r.ex.fx_model_build(this.#h.ctx, this.#h.m, maxBatch, training));
+    this.#afterBuild(fn, maxBatch, !!training);
+    return this;
+  }
+
+  // Once the arena exists: staging buffers for inputs, labels and teacher logits, and the parameter table.
+  // training = null: find out from the parameters (a gradient buffer exists only in training models).
+  #afterBuild(fn, maxBatch, training) {
     this.#built = true;
-    this.#training = !!training;
     this.#maxBatch = maxBatch;
-    const nodes = r.ex.fx_model_node_count(this.#h.m);
-    const last = this.#node(fn, nodes - 1);
+    const params = this.#paramList(fn);
+    this.#params = new Map(params.map((p) => [p.name, p]));
+    this.#training = training ?? params.some((p) => p.grad !== 0);
+    const last = this.#node(fn, rt.ex.fx_model_node_count(this.#h.m) - 1);
     this.#classes = last.shape[0] * last.shape[1] * last.shape[2];
     const inSize = this.#input[0] * this.#input[1] * this.#input[2];
     const h = this.#h;
@@ -622,8 +650,6 @@ export class Model {
       this.#teacherBuf = malloc(fn, 4 * maxBatch * this.#classes, 'the teacher-logit staging buffer');
       h.bufs.push(this.#teacherBuf);
     }
-    this.#params = new Map(this.#paramList(fn).map((p) => [p.name, p]));
-    return this;
   }
 
   /**
@@ -747,7 +773,7 @@ export class Model {
     return {
       id, kind: NODE_KINDS[kind] ?? `kind${kind}`, inputs: [in0, in1].filter((i) => i >= 0), shape: [c, h, w],
       cOut, k, stride, pad, bias: !!bias,
-      flexor: flexor ? { q, nOut, nIn, nTap, seed: this.#seeds.get(id) ?? 0 } : null, macs,
+      flexor: flexor ? { q, nOut, nIn, nTap, seed: this.#seeds.has(id) ? this.#seeds.get(id) : null } : null, macs,
     };
   }
 
@@ -916,5 +942,7 @@ export class Model {
  *   nTap ones per row (0 = random fill, the default); seed a uint64 (default 0).
  * @typedef {{id: number, kind: string, inputs: number[], shape: [number, number, number], cOut: number, k: number,
  *   stride: number, pad: number, bias: boolean, flexor: FlexorConfig|null, macs: number}} NodeInfo
+ *   flexor.seed is the seed given to conv()/dense(), or null for a model not built through them (the core
+ *   does not report seeds).
  * @typedef {{name: string, node: number, kind: string, length: number, trainable: boolean}} ParamInfo
  */

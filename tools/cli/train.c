@@ -26,7 +26,7 @@ typedef struct cfg {
     float lr, momentum, wd, epochs, warmup, gamma, stanh, stanh0, alpha_init, lat_std, T, kd, init_mag;
     float milestones[FX_MAX_MILESTONES];
     unsigned long long seed;
-    int train_limit, test_limit, ckpt_every, max_steps, eval_every;
+    int train_limit, test_limit, ckpt_every, max_steps, eval_every, threads;
     /* position */
     int epoch, step;
 } cfg;
@@ -65,6 +65,7 @@ static void defaults(cfg *c, const char *dataset) {
     c->seed = 1;
     c->ckpt_every = 300;
     c->eval_every = 1;
+    c->threads = 2;
 }
 
 static void to_text(const cfg *c, char *buf, size_t n) {
@@ -100,7 +101,7 @@ static int set_opt(cfg *c, const char *k, const char *v) {
 #define FLT(name) if (!strcmp(k, #name)) { c->name = strtof(v, NULL); return 0; }
     STR(dataset) STR(model) STR(out) STR(ckpt) STR(init) STR(teacher) STR(data)
     INT(q) INT(nout) INT(nin) INT(ntap) INT(fp) INT(nesterov) INT(batch) INT(train_limit) INT(test_limit)
-    INT(ckpt_every) INT(max_steps) INT(epoch) INT(step) INT(eval_every)
+    INT(ckpt_every) INT(max_steps) INT(threads) INT(epoch) INT(step) INT(eval_every)
     FLT(lr) FLT(momentum) FLT(wd) FLT(epochs) FLT(warmup) FLT(gamma) FLT(stanh) FLT(stanh0) FLT(alpha_init)
     FLT(lat_std) FLT(T) FLT(kd) FLT(init_mag)
 #undef STR
@@ -301,6 +302,7 @@ static int run_training(fx_ctx *ctx, cfg *c, fx_model *m, fx_model *teacher) {
     int total_epochs = (int)ceilf(c->epochs);
     int64_t nq;
     double bpw = bits_per_weight(ctx, m, &nq);
+    printf("threads %d; ", c->threads);
     printf("train %s %s: %s, %lld quantized weights at %.4f bits/weight (q=%d nout=%d nin=%d ntap=%d%s), mode %s, "
            "%s lr %g, batch %d, %d steps/epoch, %d epochs, seed %llu\n",
            c->model, c->dataset, c->fp ? "full precision" : "FleXOR", (long long)nq, bpw, c->q, c->nout, c->nin,
@@ -445,7 +447,7 @@ int cmd_train(int argc, char **argv) {
     if (resume) {
         if (!c.ckpt[0]) { fprintf(stderr, "flexor train: --resume needs --ckpt FILE\n"); goto done; }
         char *extra = NULL, ckpt[1024], data[1024];
-        int max_steps = c.max_steps, ckpt_every = c.ckpt_every;
+        int max_steps = c.max_steps, ckpt_every = c.ckpt_every, threads = c.threads;
         snprintf(ckpt, sizeof ckpt, "%s", c.ckpt);
         snprintf(data, sizeof data, "%s", c.data);
         struct stat st;
@@ -470,11 +472,14 @@ int cmd_train(int argc, char **argv) {
         snprintf(c.data, sizeof c.data, "%s", data);
         c.max_steps = max_steps;
         c.ckpt_every = ckpt_every;
+        c.threads = threads;
+        fx_ctx_set_threads(ctx, c.threads);
         if (fx_model_load(ctx, buf, len, c.batch, 1, &m, NULL, NULL)) { free(buf); rc = die_ctx(ctx, ckpt); goto done; }
         free(buf);
         free(extra);
         printf("resuming %s at epoch %d step %d (%lld optimiser steps)\n", ckpt, c.epoch + 1, c.step, (long long)fx_model_steps(m));
     } else {
+        fx_ctx_set_threads(ctx, c.threads);
         if (build_model(ctx, &c, &m)) { rc = die_ctx(ctx, "model"); goto done; }
         if (fx_model_init_params(ctx, m, c.seed, c.alpha_init, c.lat_std)) { rc = die_ctx(ctx, "init"); goto done; }
         if (c.init[0] && init_from(ctx, m, c.init, &c)) goto done;
@@ -495,12 +500,13 @@ done:
 int cmd_eval(int argc, char **argv) {
     if (argc < 1) { fprintf(stderr, "flexor eval: which model file?\n"); return 2; }
     const char *path = argv[0], *data = NULL, *preds_out = NULL;
-    int lim = 0, batch = 100;
+    int lim = 0, batch = 100, threads = 1;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--data") && i + 1 < argc) data = argv[++i];
         else if (!strcmp(argv[i], "--limit") && i + 1 < argc) lim = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--batch") && i + 1 < argc) batch = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--preds") && i + 1 < argc) preds_out = argv[++i];
+        else if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
         else return cli_usage_error("eval", argv[i]);
     }
     fx_ctx *ctx;
@@ -508,6 +514,7 @@ int cmd_eval(int argc, char **argv) {
     fx_model *m = NULL;
     int rc = 1;
     cli_data test = {0};
+    fx_ctx_set_threads(ctx, threads);
     if (load_model_file(ctx, path, batch, 0, &m, NULL)) goto done;
     fx_node_info in;
     fx_model_node_info(ctx, m, 0, &in);
@@ -519,8 +526,8 @@ int cmd_eval(int argc, char **argv) {
     double t0 = now();
     if (fx_evaluate(ctx, m, &test.ds, x, &correct, preds)) { rc = die_ctx(ctx, "evaluate"); free(x); free(preds); goto done; }
     double dt = now() - t0;
-    printf("%s: test accuracy %.2f%% (%d/%d), %.1f img/s (native, batch %d, 1 thread)\n", path, 100.0 * correct / test.ds.n,
-           correct, test.ds.n, test.ds.n / dt, batch);
+    printf("%s: test accuracy %.2f%% (%d/%d), %.1f img/s (native, batch %d, %d thread%s)\n", path,
+           100.0 * correct / test.ds.n, correct, test.ds.n, test.ds.n / dt, batch, threads, threads > 1 ? "s" : "");
     rc = 0;
     if (preds_out) {
         uint8_t *p8 = malloc((size_t)test.ds.n);

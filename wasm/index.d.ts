@@ -1,0 +1,310 @@
+// index.d.ts - TypeScript declarations for wasm/flexor.js, the JavaScript API of the FleXOR core
+// (flexor.wasm). See flexor.js for the full contract of each function.
+
+/** The numeric fx_status codes of src/flexor.h. */
+export declare const Status: Readonly<{
+  OK: 0;
+  /** a bad argument: null pointer, out-of-range value */
+  EINVAL: 1;
+  /** tensor shapes that do not fit together */
+  ESHAPE: 2;
+  /** an allocation failed or would pass the context's memory limit */
+  ENOMEM: 3;
+  /** a malformed file or buffer */
+  EFORMAT: 4;
+  /** a file of an unsupported version */
+  EVERSION: 5;
+  /** NaN or Inf where a finite number is required */
+  ENUMERIC: 6;
+  /** a call out of order (e.g. backward before forward, a disposed model) */
+  ESTATE: 7;
+  /** a valid request this build or runtime cannot do (e.g. no WebAssembly SIMD) */
+  EUNSUPPORTED: 8;
+}>;
+
+/** The name of a status, as carried by FlexorError.code. */
+export type StatusCode =
+  | 'FX_EINVAL' | 'FX_ESHAPE' | 'FX_ENOMEM' | 'FX_EFORMAT' | 'FX_EVERSION' | 'FX_ENUMERIC' | 'FX_ESTATE'
+  | 'FX_EUNSUPPORTED';
+
+/**
+ * An error from the core (or from the wrapper's own argument checks, with the same codes).
+ * message is `${fn}: ${detail}`; detail is the C context's message, which names the C function.
+ */
+export declare class FlexorError extends Error {
+  constructor(fn: string, status: number, detail: string);
+  readonly name: 'FlexorError';
+  /** The numeric fx_status (see Status). */
+  readonly status: number;
+  /** The status name, e.g. 'FX_ESHAPE'. */
+  readonly code: StatusCode | string;
+  /** The API function that failed, e.g. 'Model.forward'. */
+  readonly fn: string;
+}
+
+/** Where init() gets flexor.wasm; at most one of the three. */
+export interface InitOptions {
+  /** URL (or, in Node, a file path relative to the current directory) of flexor.wasm.
+   *  Default: new URL('./flexor.wasm', import.meta.url). */
+  wasmUrl?: string | URL;
+  /** The bytes of flexor.wasm. */
+  wasmBytes?: BufferSource;
+  /** An already compiled flexor.wasm. */
+  wasmModule?: WebAssembly.Module;
+}
+
+/** What init() resolves to: the module's API in one object. */
+export interface FlexorApi {
+  init: typeof init;
+  version: typeof version;
+  memoryStats: typeof memoryStats;
+  xorNetwork: typeof xorNetwork;
+  Model: typeof Model;
+  FlexorError: typeof FlexorError;
+  Status: typeof Status;
+}
+
+/**
+ * Loads flexor.wasm once (concurrent and repeated calls share one promise and resolve to the same object;
+ * options after the first call are ignored; a failed init can be retried). Throws a FlexorError with code
+ * 'FX_EUNSUPPORTED' where WebAssembly SIMD is missing.
+ */
+export declare function init(opts?: InitOptions): Promise<FlexorApi>;
+
+/** The core's version, e.g. '0.1.0'. Needs init(). */
+export declare function version(): string;
+
+/** Memory accounting (see memoryStats()). */
+export interface MemoryStats {
+  /** Size of the wasm memory in bytes. */
+  wasmBytes: number;
+  /** Models created and not disposed. */
+  liveModels: number;
+  /** Bytes the live models' contexts hold (fx_ctx_mem_used). */
+  ctxBytes: number;
+  /** Blocks the live models' contexts hold (fx_ctx_live_blocks). */
+  ctxBlocks: number;
+  /** Bytes the wrapper holds in the wasm heap (staging buffers, scratch). */
+  jsBytes: number;
+  /** Blocks the wrapper holds in the wasm heap. */
+  jsBlocks: number;
+  /** What disposed models' contexts still held after fx_model_free (should stay 0). */
+  leakedBytes: number;
+  leakedBlocks: number;
+}
+
+/** Memory accounting, for leak tests and diagnostics. Needs init(). */
+export declare function memoryStats(): MemoryStats;
+
+/** A uint64 seed: a non-negative safe integer or a BigInt below 2^64. */
+export type Seed = number | bigint;
+
+export interface XorNetworkConfig {
+  /** Decrypted bits per slice, 1..32. */
+  nOut: number;
+  /** Encrypted bits per slice, 1..nOut. */
+  nIn: number;
+  /** Ones per row of M, 0..nIn; 0 (default) = random fill. */
+  nTap?: number;
+  /** Default 0. */
+  seed?: Seed;
+  /** Bit plane 0..3 (each plane has its own M). Default 0. */
+  plane?: number;
+}
+
+export interface XorNetwork {
+  /** masks[r] bit i = M[r][i] (nOut words). */
+  readonly masks: Uint32Array;
+  readonly nOut: number;
+  readonly nIn: number;
+  readonly nTap: number;
+  readonly seed: Seed;
+  readonly plane: number;
+  /** Packed encrypted words (bit i = encrypted bit i) -> decrypted words (bit r = parity(enc & masks[r])). */
+  decrypt(enc: Uint32Array | ArrayLike<number>): Uint32Array;
+}
+
+/** The XOR-gate network M of one bit plane (docs/CORE.md). Needs init(). */
+export declare function xorNetwork(cfg: XorNetworkConfig): XorNetwork;
+
+/** A FleXOR weight: q binary codes, each slice of nOut bits decrypted from nIn stored bits. */
+export interface FlexorConfig {
+  /** Bit planes, 1..4. Default 1. */
+  q?: number;
+  nOut: number;
+  nIn: number;
+  /** Ones per row of M (0 = random fill, the default). */
+  nTap?: number;
+  /** Plane p uses (seed, p). Default 0. */
+  seed?: Seed;
+}
+
+export type NodeKind = 'input' | 'conv' | 'dense' | 'bn' | 'relu' | 'maxpool' | 'gap' | 'shortcut' | 'add';
+
+export interface NodeInfo {
+  id: number;
+  kind: NodeKind;
+  /** Input node ids (none for the input, two for add). */
+  inputs: number[];
+  /** Output shape of one sample [c, h, w] (dense: [out, 1, 1]). */
+  shape: [number, number, number];
+  /** conv/dense/shortcut output channels (0 otherwise). */
+  cOut: number;
+  /** conv/maxpool window (0 otherwise). */
+  k: number;
+  stride: number;
+  pad: number;
+  bias: boolean;
+  /** The FleXOR configuration of a conv/dense weight; null for full precision and other kinds. seed is the
+   *  one given to conv()/dense(), or null when the model was not built through them. */
+  flexor: { q: number; nOut: number; nIn: number; nTap: number; seed: Seed | null } | null;
+  /** Multiply-adds per sample. */
+  macs: number;
+}
+
+export type ParamKind = 'w' | 'b' | 'lat' | 'alpha' | 'gamma' | 'beta' | 'rmean' | 'rvar';
+
+export interface ParamInfo {
+  /** '<node>.<kind>', e.g. '1.lat'. */
+  name: string;
+  node: number;
+  kind: ParamKind;
+  length: number;
+  /** false for the BN running statistics. */
+  trainable: boolean;
+}
+
+export interface ConvOptions {
+  cOut: number;
+  k: number;
+  /** Default 1. */
+  stride?: number;
+  /** Zero padding; default 0. */
+  pad?: number;
+  /** Default false. */
+  bias?: boolean;
+  /** FleXOR weight, or null/absent for full precision. */
+  flexor?: FlexorConfig | null;
+}
+
+export interface DenseOptions {
+  out: number;
+  /** Default true. */
+  bias?: boolean;
+  flexor?: FlexorConfig | null;
+}
+
+export interface BuildOptions {
+  maxBatch: number;
+  /** false: inference only (no gradients or optimiser state). Default true. */
+  training?: boolean;
+}
+
+export interface InitParamsOptions {
+  /** Default 0. */
+  seed?: Seed;
+  /** FleXOR alpha; <= 0 (default 0) gives the Kaiming scale sqrt(2/fan_in). */
+  alphaInit?: number;
+  /** Standard deviation of the latent values; default 0.001. */
+  latStd?: number;
+}
+
+export interface SetFlexorOptions {
+  /** Backward mode of every FleXOR layer; default 'flexor'. */
+  mode?: 'flexor' | 'ste' | 'analog';
+  /** S_tanh, > 0; default 10. */
+  sTanh?: number;
+}
+
+export interface ForwardOptions {
+  /** Train mode: BN uses batch statistics and backward() becomes possible. Default false. */
+  train?: boolean;
+}
+
+export interface BackwardOptions {
+  /** Teacher logits (n, classes) for distillation; T and a are then required. */
+  teacher?: Float32Array | ArrayLike<number> | null;
+  /** Distillation temperature, > 0. */
+  T?: number;
+  /** Distillation weight in [0, 1]: loss = (1-a)*CE + a*T^2*KL. */
+  a?: number;
+}
+
+export interface StepOptions {
+  /** Default 'sgd'. */
+  optimizer?: 'sgd' | 'adam';
+  lr: number;
+  /** SGD momentum; default 0. */
+  momentum?: number;
+  /** SGD Nesterov; default false. */
+  nesterov?: boolean;
+  /** Adam; defaults 0.9, 0.999, 1e-8. */
+  beta1?: number;
+  beta2?: number;
+  eps?: number;
+  /** L2 weight decay on every trainable parameter; default 0. */
+  weightDecay?: number;
+}
+
+/**
+ * A network (a DAG of layers in topological order; node 0 is the input) with one arena in the wasm heap and
+ * its own error context. Builder methods return node ids; the last node added is the output. Needs init().
+ */
+export declare class Model {
+  private constructor();
+  /** A model whose input is one sample [c, h, w] (dense-only: [features, 1, 1]). */
+  static create(opts: { input: [number, number, number] }): Model;
+
+  conv(input: number, opts: ConvOptions): number;
+  dense(input: number, opts: DenseOptions): number;
+  bn(input: number): number;
+  relu(input: number): number;
+  /** Max pool, window k, stride s (default k), no padding. */
+  maxpool(input: number, opts: { k: number; s?: number }): number;
+  /** Global average pool: [c, h, w] -> [c, 1, 1]. */
+  gap(input: number): number;
+  /** Option-A shortcut: subsample by stride (default 1), zero-pad channels to cOut. */
+  shortcut(input: number, opts: { cOut: number; stride?: number }): number;
+  /** Element-wise a + b (same shapes). */
+  add(a: number, b: number): number;
+
+  /** Allocates the arena; no layer can be added afterwards. */
+  build(opts: BuildOptions): this;
+  initParams(opts?: InitParamsOptions): this;
+  setFlexor(opts?: SetFlexorOptions): this;
+
+  /** Runs n samples x (n*c*h*w values, NCHW); returns a copy of the logits (n, classes). */
+  forward(x: Float32Array | ArrayLike<number>, n: number, opts?: ForwardOptions): Float32Array;
+  /** Loss of the last train-mode forward; computes every gradient. One backward per forward. */
+  backward(labels: Int32Array | ArrayLike<number>, opts?: BackwardOptions): number;
+  /** One optimiser step over every trainable parameter. */
+  step(opts: StepOptions): this;
+
+  nodes(): NodeInfo[];
+  params(): ParamInfo[];
+  /** A copy of a parameter's values. */
+  getParam(name: string): Float32Array;
+  /** A copy of a parameter's gradient from the last backward(). */
+  getGrad(name: string): Float32Array;
+  /** Overwrites a parameter (exact length, finite values); FleXOR weights are decoded again. */
+  setParam(name: string, values: Float32Array | ArrayLike<number>): this;
+  /** A copy of the float weights of a conv (cOut, cIn, k, k) or dense (out, in) node as the forward uses them. */
+  weights(nodeId: number): Float32Array;
+  /** The XOR masks of one bit plane (default 0) of a FleXOR node. */
+  masks(nodeId: number, plane?: number): Uint32Array;
+  /** A copy of a node's output from the last forward (n, c, h, w). */
+  activation(nodeId: number): Float32Array;
+  /** Bytes and blocks this model's context holds. */
+  memoryUsage(): { bytes: number; blocks: number };
+
+  readonly inputShape: [number, number, number];
+  /** Values per output sample (0 before build). */
+  readonly classes: number;
+  /** 0 before build. */
+  readonly maxBatch: number;
+  readonly training: boolean;
+  readonly disposed: boolean;
+
+  /** Frees the model now; later use throws FlexorError 'FX_ESTATE'. A second call is harmless. */
+  dispose(): void;
+}
