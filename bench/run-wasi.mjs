@@ -10,7 +10,14 @@
 // of real files fails regardless of preopens (modules built with wasi-sdk do use them).
 import { readFile } from 'node:fs/promises';
 import process from 'node:process';
-import { WASI } from 'node:wasi';
+
+// node:wasi prints an ExperimentalWarning when loaded; keep stderr for the module's own output.
+const emitWarning = process.emitWarning;
+process.emitWarning = (warning, ...rest) => {
+  if (/WASI/.test(String(warning && warning.message ? warning.message : warning))) return;
+  emitWarning.call(process, warning, ...rest);
+};
+const { WASI } = await import('node:wasi');
 
 function usage(msg) {
   if (msg) process.stderr.write(`run-wasi: ${msg}\n`);
@@ -53,8 +60,11 @@ try {
 } catch (e) {
   usage(`cannot load ${file}: ${e.message}`);
 }
-// Satisfy only the WASI imports; anything else is a build problem worth a clear message.
+// Satisfy the WASI imports, plus the one hook Emscripten -sSTANDALONE_WASM -sALLOW_MEMORY_GROWTH adds
+// (a notification only: the memory itself is exported and grown by the module). Anything else is a build
+// problem worth a clear message.
 const imports = wasi.getImportObject();
+imports.env = { emscripten_notify_memory_growth() {} };
 const missing = WebAssembly.Module.imports(module).filter((imp) => !(imports[imp.module] && imp.name in imports[imp.module]));
 if (missing.length) {
   process.stderr.write(`run-wasi: ${file} needs non-WASI imports: ${missing.map((m) => `${m.module}.${m.name}`).join(', ')}\n`);

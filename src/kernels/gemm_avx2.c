@@ -3,24 +3,31 @@
  *
  * Compiled with plain -O3 on any x86-64 gcc/clang: every function carries __attribute__((target("avx2,fma")))
  * and gemm.c only calls fx_sgemm__avx2 when __builtin_cpu_supports("avx2") && ("fma"). Other targets
- * (wasm, arm) compile this file to nothing.
+ * (wasm, arm) compile this file to nothing. Single-threaded; callers split work by rows / columns.
  *
- * Algorithm (Goto / BLIS):
- *   for jc over N in blocks of nc           (nc sized so that the packed B block fills what ws has left)
- *     for pc over K in blocks of kc         (kc <= KC_MAX, K split evenly)
- *       pack op(B)[pc:pc+kc, jc:jc+nc]  -> ws, panels of NR columns: Bp[panel][k][NR], zero padded
- *       for ic over M in blocks of mc       (mc <= MC_MAX, a multiple of MR)
- *         pack op(A)[ic:ic+mc, pc:pc+kc] -> ws, panels of MR rows: Ap[panel][k][MR], zero padded
- *         for each NR panel of B, for each MR panel of A: micro-kernel fx_sgemm__avx2_6x16
- * Micro-kernel 6x16: 12 ymm accumulators, per k two B loads, six A broadcasts, twelve FMAs. Partial rows are
- * handled by instantiating the kernel for mr = 1..6 (no wasted FMAs), partial columns by zero-padded B panels
- * and masked loads/stores of C. The first K block overwrites C when accumulate == 0 (C is never read then).
- * Packing uses 8x8 register transposes for the strided cases (ta = 0 for A, tb = 1 for B).
- * No allocation, no static data besides constants; A, B, C are only accessed inside their M x K / K x N / M x N
- * parts (masked loads never touch the masked-off lanes).
+ * Three paths:
+ *  1. ta = 0, tb = 1 with K >= FX_DOT_MINK (or N <= 8): dot-product kernel fx_sgemm__avx2_dot3x4, no packing
+ *     (both operands are contiguous along K: weight gradients dW = dY * col^T, dense forward x * W^T).
+ *  2. M <= MC_MAX (one M block; conv forward / input-gradient-sized problems): op(A) packed once per K block,
+ *     op(B) streamed panel by panel - read in place when tb = 0 (with software prefetch when B is large),
+ *     packed just in time into an L1-resident panel when tb = 1.
+ *  3. General Goto / BLIS blocking:
+ *       for jc over N in blocks of nc          (nc: what ws leaves after the packed A block)
+ *         for pc over K in blocks of kc        (kc <= KC_MAX, K split evenly)
+ *           pack op(B)[pc:pc+kc, jc:jc+nc] -> Bp[NR-column panels][kc][NR], zero padded
+ *           for ic over M in blocks of mc      (mc <= MC_MAX, a multiple of MR)
+ *             pack op(A)[ic:ic+mc, pc:pc+kc] -> Ap[MR-row panels][kc][MR], zero padded
+ *             for each NR panel, for each MR panel: micro-kernel fx_sgemm__avx2_6x16
+ * Micro-kernel 6x16: 12 ymm accumulators; per k two B loads, six A broadcasts, twelve FMAs (about 90% of the
+ * FMA peak with data in L1). Partial rows use instances for mr = 1..6 (no wasted FMAs); partial columns use
+ * zero-padded B panels and masked C loads/stores. Packing uses 8x8 register transposes for the strided cases.
+ * The first K block overwrites C when accumulate == 0, so C is never read then.
+ * No allocation, no mutable static data (scratch = the caller's ws, 64-byte aligned); A, B and C are only
+ * accessed inside their valid M x K / K x N / M x N parts (masked loads never touch masked-off lanes).
  */
+#include "gemm.h" /* (outside the #if: keeps the translation unit non-empty on other targets) */
+
 #if defined(__x86_64__)
-#include "gemm.h"
 
 #include <immintrin.h>
 #include <stddef.h>
@@ -43,6 +50,7 @@ enum {
     KC_MAX = 384,
     MC_MAX = 96, /* multiple of MR */
     DOT_KC_MAX = FX_DOT_KC,
+    DOT_A_FLOATS = 192 * 1024,
     A_SLACK = 16 /* floats after the packed A block: packing writes whole ymm rows that may overhang by 2 */
 };
 
@@ -288,19 +296,28 @@ static FX_AVX2 void sgemm_avx2_dot(int M, int N, int K, const float *A, size_t l
     /* K blocks: the A block (M x kc) and one B tile (4 x kc) should stay in L1/L2 */
     const int kb = (K + DOT_KC_MAX - 1) / DOT_KC_MAX;
     const int kcb = (K + kb - 1) / kb;
+    /* M blocks: the rows of A swept for each B tile stay in L2 (about 768 KiB of them) */
+    int mbr = DOT_A_FLOATS / kcb / DOT_MR * DOT_MR;
+    if (mbr < DOT_MR) mbr = DOT_MR;
+    if (mbr >= M) mbr = M;
+    else mbr = (M + (M + mbr - 1) / mbr - 1) / ((M + mbr - 1) / mbr); /* even split */
     for (int pc = 0; pc < K; pc += kcb) {
         const int kc = K - pc < kcb ? K - pc : kcb;
         const int load_c = accumulate || pc > 0;
-        for (int j = 0; j < N; j += DOT_NR) {
-            const int nr = N - j < DOT_NR ? N - j : DOT_NR;
-            const float *b0 = B + (size_t)j * ldb + (size_t)pc;
-            const float *b1 = nr > 1 ? b0 + ldb : b0, *b2 = nr > 2 ? b0 + 2 * ldb : b0, *b3 = nr > 3 ? b0 + 3 * ldb : b0;
-            for (int i = 0; i < M; i += DOT_MR) {
-                const int mr = M - i < DOT_MR ? M - i : DOT_MR;
-                const float *a0 = A + (size_t)i * lda + (size_t)pc;
-                const float *a1 = mr > 1 ? a0 + lda : a0, *a2 = mr > 2 ? a0 + 2 * lda : a0;
-                fx_sgemm__avx2_dot3x4(kc, a0, a1, a2, b0, b1, b2, b3, C + (size_t)i * ldc + (size_t)j, ldc, mr, nr,
-                                      load_c);
+        for (int i0 = 0; i0 < M; i0 += mbr) {
+            const int i1 = M - i0 < mbr ? M : i0 + mbr;
+            for (int j = 0; j < N; j += DOT_NR) {
+                const int nr = N - j < DOT_NR ? N - j : DOT_NR;
+                const float *b0 = B + (size_t)j * ldb + (size_t)pc;
+                const float *b1 = nr > 1 ? b0 + ldb : b0, *b2 = nr > 2 ? b0 + 2 * ldb : b0;
+                const float *b3 = nr > 3 ? b0 + 3 * ldb : b0;
+                for (int i = i0; i < i1; i += DOT_MR) {
+                    const int mr = i1 - i < DOT_MR ? i1 - i : DOT_MR;
+                    const float *a0 = A + (size_t)i * lda + (size_t)pc;
+                    const float *a1 = mr > 1 ? a0 + lda : a0, *a2 = mr > 2 ? a0 + 2 * lda : a0;
+                    fx_sgemm__avx2_dot3x4(kc, a0, a1, a2, b0, b1, b2, b3, C + (size_t)i * ldc + (size_t)j, ldc, mr,
+                                          nr, load_c);
+                }
             }
         }
     }
@@ -335,46 +352,65 @@ FX_AVX2 void fx_sgemm__avx2(int ta, int tb, int M, int N, int K, const float *A,
         return;
     }
 
-    /* Blocking: K split evenly into blocks <= KC_MAX; M into blocks <= MC_MAX (multiples of MR); N blocks
-     * take what is left of ws after the packed A block.
-     * Direct B: when tb == 0 and M fits one M block, every B panel is used by one sweep of consecutive
-     * micro-kernels only, so packing it would just add a copy; the kernels read full NR-wide panels straight
-     * from B (row stride ldb) and only the last partial panel of each block is packed (zero padded). */
+    /* K is split evenly into blocks of <= KC_MAX, M into blocks of <= MC_MAX rows (a multiple of MR). */
     const int kb = ceil_div(K, KC_MAX);
     const int kcb = ceil_div(K, kb);
     const int mb = ceil_div(M, MC_MAX);
     const int mcb = ceil_div(ceil_div(M, mb), MR) * MR;
-    const int direct_b = !tb && mb == 1;
-    /* B larger than about half of L2 (2 MiB per core on current Xeons) comes from L3 / DRAM: prefetch it */
-    const int prefetch_b = direct_b && (size_t)K * (size_t)N > ((size_t)256 << 10);
     const size_t a_floats = ((size_t)mcb * (size_t)kcb + A_SLACK + 15) & ~(size_t)15;
-    int ncb = (int)(((size_t)FX_GEMM_WS_FLOATS - a_floats) / (size_t)kcb) / NR * NR;
-    if (ncb > N || direct_b) ncb = ceil_div(N, NR) * NR;
     float *Ap = ws, *Bp = ws + a_floats;
 
-    for (int jc = 0; jc < N; jc += ncb) {
-        const int nc = N - jc < ncb ? N - jc : ncb;
-        const int nfull = direct_b ? nc / NR * NR : 0; /* columns read directly from B */
+    if (mb == 1) {
+        /* One M block (conv forward / weight-gradient shapes): pack all of op(A) once per K block, then stream
+         * op(B) panel by panel. tb == 0: full NR-wide panels are read in place (row stride ldb) - packing them
+         * would only add a copy, since each panel is used by one sweep of consecutive kernels; when B is larger
+         * than about half of L2 (2 MiB per core on current Xeons) the first kernel of a sweep prefetches the next
+         * panel. tb == 1 (and partial panels): the panel is packed into a small buffer that stays in L1. */
+        const int prefetch_b = !tb && (size_t)K * (size_t)N > ((size_t)256 << 10);
         for (int pc = 0; pc < K; pc += kcb) {
             const int kc = K - pc < kcb ? K - pc : kcb;
             const int load_c = accumulate || pc > 0;
-            const float *bblk = tb ? B + (size_t)jc * sldb + (size_t)pc : B + (size_t)pc * sldb + (size_t)jc;
-            if (nc > nfull) /* packed panels start at column nfull of the block (0 unless direct) */
-                pack_b(tb, kc, nc - nfull, tb ? bblk + (size_t)nfull * sldb : bblk + (size_t)nfull, sldb, Bp);
+            pack_a(ta, M, kc, ta ? A + (size_t)pc * slda : A + (size_t)pc, slda, Ap);
+            for (int jr = 0; jr < N; jr += NR) {
+                const int nr = N - jr < NR ? N - jr : NR;
+                const float *bsrc = tb ? B + (size_t)jr * sldb + (size_t)pc : B + (size_t)pc * sldb + (size_t)jr;
+                const float *bp = Bp, *pf = NULL;
+                size_t bstride = NR;
+                if (!tb && nr == NR) {
+                    bp = bsrc, bstride = sldb;
+                    if (prefetch_b && jr + 2 * NR <= N) pf = bsrc + NR;
+                } else {
+                    pack_b(tb, kc, nr, bsrc, sldb, Bp);
+                }
+                for (int ir = 0; ir < M; ir += MR) {
+                    const int mr = M - ir < MR ? M - ir : MR;
+                    ukr[mr](kc, Ap + (size_t)ir * (size_t)kc, bp, bstride, C + (size_t)ir * sldc + (size_t)jr, sldc,
+                            nr, load_c, ir == 0 ? pf : NULL);
+                }
+            }
+        }
+        return;
+    }
+
+    /* General case: op(B) blocks of kc x nc (nc: what ws has left) packed once, reused by every M block. */
+    int ncb = (int)(((size_t)FX_GEMM_WS_FLOATS - a_floats) / (size_t)kcb) / NR * NR;
+    if (ncb > N) ncb = ceil_div(N, NR) * NR;
+    for (int jc = 0; jc < N; jc += ncb) {
+        const int nc = N - jc < ncb ? N - jc : ncb;
+        for (int pc = 0; pc < K; pc += kcb) {
+            const int kc = K - pc < kcb ? K - pc : kcb;
+            const int load_c = accumulate || pc > 0;
+            pack_b(tb, kc, nc, tb ? B + (size_t)jc * sldb + (size_t)pc : B + (size_t)pc * sldb + (size_t)jc, sldb, Bp);
             for (int ic = 0; ic < M; ic += mcb) {
                 const int mc = M - ic < mcb ? M - ic : mcb;
                 pack_a(ta, mc, kc, ta ? A + (size_t)pc * slda + (size_t)ic : A + (size_t)ic * slda + (size_t)pc, slda, Ap);
                 for (int jr = 0; jr < nc; jr += NR) {
                     const int nr = nc - jr < NR ? nc - jr : NR;
-                    const int direct = jr < nfull;
-                    const float *bp = direct ? bblk + (size_t)jr : Bp + (size_t)(jr - nfull) * (size_t)kc;
-                    const size_t bstride = direct ? sldb : (size_t)NR;
+                    const float *bp = Bp + (size_t)jr * (size_t)kc;
                     float *cc = C + (size_t)ic * sldc + (size_t)(jc + jr);
                     for (int ir = 0; ir < mc; ir += MR) {
                         const int mr = mc - ir < MR ? mc - ir : MR;
-                        /* direct B: the first kernel of the sweep prefetches the next panel's rows */
-                        const float *pf = prefetch_b && direct && ir == 0 && jr + 2 * NR <= nfull ? bp + NR : NULL;
-                        ukr[mr](kc, Ap + (size_t)ir * (size_t)kc, bp, bstride, cc + (size_t)ir * sldc, sldc, nr, load_c, pf);
+                        ukr[mr](kc, Ap + (size_t)ir * (size_t)kc, bp, NR, cc + (size_t)ir * sldc, sldc, nr, load_c, NULL);
                     }
                 }
             }

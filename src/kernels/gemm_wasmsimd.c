@@ -3,21 +3,25 @@
  *
  * Only compiled into builds made with -msimd128 (__wasm_simd128__); otherwise this file is empty and gemm.c
  * falls back to the scalar variant. Baseline simd128 has no FMA, so the inner product is f32x4 mul + add
- * (results differ from the scalar reference only by rounding order).
+ * (results differ from the scalar reference only by rounding order). Single-threaded.
  *
- * Algorithm (Goto / BLIS, as gemm_avx2.c):
- *   for jc over N in blocks of nc, for pc over K in blocks of kc (<= KC_MAX, K split evenly):
- *     pack op(B) block -> ws as NR-column panels Bp[panel][k][NR] (zero padded)
- *     for ic over M in blocks of mc (<= MC_MAX): pack op(A) block -> ws as MR-row panels Ap[panel][k][MR]
- *       micro-kernel fx_sgemm__wasmsimd_<MR>x<NR> on every (MR panel, NR panel) pair
- * Micro-kernel: MR x NR accumulators in v128 registers, per k NR/4 B loads, MR A splats (v128.load32_splat),
- * MR*NR/4 mul+add. The engine (V8 on x64) has 15 allocatable xmm registers, which bounds MR*NR/4 + NR/4 + 2;
- * 4x12 / 5x8 fit. Partial rows use kernel instances for mr = 1..MR; partial columns compute a full tile into a
- * local array and copy the valid part. The first K block overwrites C when accumulate == 0 (C is not read).
- * No allocation, no static data; A, B, C are only accessed inside their valid parts.
+ * Two paths (as in gemm_avx2.c):
+ *  1. M <= MC_MAX (one M block): op(A) packed once per K block, op(B) packed panel by panel just in time into
+ *     an L1-resident buffer (read in place when tb = 0 and B is small).
+ *  2. General Goto / BLIS blocking: for jc (nc from what ws leaves), for pc (kc <= KC_MAX, K split evenly):
+ *     pack the op(B) block as NR-column panels Bp[panel][k][NR]; for ic (mc <= MC_MAX): pack op(A) as MR-row
+ *     panels Ap[panel][k][MR]; micro-kernel on every (MR panel, NR panel) pair. Panels are zero padded.
+ * Micro-kernel ukr_<mr>, MR x NR = FX_WASM_MR x FX_WASM_NR = 4x8: 8 v128 accumulators; per k two B
+ * loads, four A splats (v128.load32_splat), eight f32x4 mul + add. V8 on x64 turns it into vbroadcastss /
+ * vmulps / vaddps with no spills (it has 15 allocatable xmm registers); on a Golden-Cove-class Xeon this runs at
+ * ~35 GFLOP/s, the bound of 3 ports for mul+add (4x12, 5x8, 6x8, 3x16 measured the same or slower; 4x8 fits the
+ * nets' M and N exactly). Partial rows use kernel instances for mr = 1..MR; partial columns compute a full tile
+ * into a local array and copy the valid part. The first K block overwrites C when accumulate == 0 (C not read).
+ * No allocation, no mutable static data; A, B, C are only accessed inside their valid parts.
  */
+#include "gemm.h" /* (outside the #if: keeps the translation unit non-empty on other targets) */
+
 #if defined(__wasm_simd128__)
-#include "gemm.h"
 
 #include <stddef.h>
 #include <wasm_simd128.h>
@@ -26,7 +30,7 @@
 #define FX_WASM_MR 4
 #endif
 #ifndef FX_WASM_NR
-#define FX_WASM_NR 12
+#define FX_WASM_NR 8
 #endif
 
 enum {
@@ -270,41 +274,62 @@ void fx_sgemm__wasmsimd(int ta, int tb, int M, int N, int K, const float *A, int
         return;
     }
 
-    /* Blocking as in gemm_avx2.c, including "direct B": tb == 0, one M block and a small B -> full NR-wide
-     * panels are read straight from B (row stride ldb), only the partial last panel is packed. */
+    /* K is split evenly into blocks of <= KC_MAX, M into blocks of <= MC_MAX rows (a multiple of MR). */
     const int kb = ceil_div(K, KC_MAX);
     const int kcb = ceil_div(K, kb);
     const int mb = ceil_div(M, MC_MAX);
     const int mcb = ceil_div(ceil_div(M, mb), MR) * MR;
-    /* (measured under V8: reading B in place beats packing only while B is small; for larger B the packed,
-     * sequential copy wins because the engine has no prefetch instruction) */
-    const int direct_b = !tb && mb == 1 && (size_t)K * (size_t)N <= ((size_t)64 << 10);
     const size_t a_floats = ((size_t)mcb * (size_t)kcb + 15) & ~(size_t)15;
-    int ncb = (int)(((size_t)FX_GEMM_WS_FLOATS - a_floats) / (size_t)kcb) / NR * NR;
-    if (ncb > N || direct_b) ncb = ceil_div(N, NR) * NR;
     float *Ap = ws, *Bp = ws + a_floats;
 
-    for (int jc = 0; jc < N; jc += ncb) {
-        const int nc = N - jc < ncb ? N - jc : ncb;
-        const int nfull = direct_b ? nc / NR * NR : 0; /* columns read directly from B */
+    if (mb == 1) {
+        /* One M block (the conv forward / weight-gradient shapes): pack all of op(A) once per K block, then
+         * stream op(B) panel by panel; each NR-wide panel is packed into a small buffer that stays in L1 while
+         * the MR-row kernels sweep it. When tb == 0 and B is small, full panels are read in place instead
+         * (measured under V8: that wins only while B is small - the engine has no prefetch instruction). */
+        const int direct_b = !tb && (size_t)K * (size_t)N <= ((size_t)64 << 10);
         for (int pc = 0; pc < K; pc += kcb) {
             const int kc = K - pc < kcb ? K - pc : kcb;
             const int load_c = accumulate || pc > 0;
-            const float *bblk = tb ? B + (size_t)jc * sldb + (size_t)pc : B + (size_t)pc * sldb + (size_t)jc;
-            if (nc > nfull) /* packed panels start at column nfull of the block (0 unless direct) */
-                pack_b(tb, kc, nc - nfull, tb ? bblk + (size_t)nfull * sldb : bblk + (size_t)nfull, sldb, Bp);
+            pack_a(ta, M, kc, ta ? A + (size_t)pc * slda : A + (size_t)pc, slda, Ap);
+            for (int jr = 0; jr < N; jr += NR) {
+                const int nr = N - jr < NR ? N - jr : NR;
+                const float *bsrc = tb ? B + (size_t)jr * sldb + (size_t)pc : B + (size_t)pc * sldb + (size_t)jr;
+                const float *bp = Bp;
+                size_t bstride = NR;
+                if (direct_b && nr == NR)
+                    bp = bsrc, bstride = sldb;
+                else
+                    pack_b(tb, kc, nr, bsrc, sldb, Bp);
+                for (int ir = 0; ir < M; ir += MR) {
+                    const int mr = M - ir < MR ? M - ir : MR;
+                    ukrs[mr](kc, Ap + (size_t)ir * (size_t)kc, bp, bstride, C + (size_t)ir * sldc + (size_t)jr, sldc,
+                             nr, load_c);
+                }
+            }
+        }
+        return;
+    }
+
+    /* General case: op(B) blocks of kc x nc (nc: what ws has left) packed once, reused by every M block. */
+    int ncb = (int)(((size_t)FX_GEMM_WS_FLOATS - a_floats) / (size_t)kcb) / NR * NR;
+    if (ncb > N) ncb = ceil_div(N, NR) * NR;
+    for (int jc = 0; jc < N; jc += ncb) {
+        const int nc = N - jc < ncb ? N - jc : ncb;
+        for (int pc = 0; pc < K; pc += kcb) {
+            const int kc = K - pc < kcb ? K - pc : kcb;
+            const int load_c = accumulate || pc > 0;
+            pack_b(tb, kc, nc, tb ? B + (size_t)jc * sldb + (size_t)pc : B + (size_t)pc * sldb + (size_t)jc, sldb, Bp);
             for (int ic = 0; ic < M; ic += mcb) {
                 const int mc = M - ic < mcb ? M - ic : mcb;
                 pack_a(ta, mc, kc, ta ? A + (size_t)pc * slda + (size_t)ic : A + (size_t)ic * slda + (size_t)pc, slda, Ap);
                 for (int jr = 0; jr < nc; jr += NR) {
                     const int nr = nc - jr < NR ? nc - jr : NR;
-                    const int direct = jr < nfull;
-                    const float *bp = direct ? bblk + (size_t)jr : Bp + (size_t)(jr - nfull) * (size_t)kc;
-                    const size_t bstride = direct ? sldb : (size_t)NR;
+                    const float *bp = Bp + (size_t)jr * (size_t)kc;
                     float *cc = C + (size_t)ic * sldc + (size_t)(jc + jr);
                     for (int ir = 0; ir < mc; ir += MR) {
                         const int mr = mc - ir < MR ? mc - ir : MR;
-                        ukrs[mr](kc, Ap + (size_t)ir * (size_t)kc, bp, bstride, cc + (size_t)ir * sldc, sldc, nr, load_c);
+                        ukrs[mr](kc, Ap + (size_t)ir * (size_t)kc, bp, NR, cc + (size_t)ir * sldc, sldc, nr, load_c);
                     }
                 }
             }

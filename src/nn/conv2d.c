@@ -36,46 +36,64 @@ size_t fx_conv2d_ws_floats(const fx_conv_shape *s) {
     return round16(col) + FX_GEMM_WS_FLOATS;
 }
 
-/* col (c_in*k*k, h_out*w_out) from one image x (c_in, h, w). */
+/* The output columns ow whose input column ow*stride - pad + kw lies inside 0..w-1: [lo, hi). */
+static void valid_cols(const fx_conv_shape *s, int kw, int *lo, int *hi) {
+    int off = kw - s->pad; /* iw = ow*stride + off */
+    int l = off >= 0 ? 0 : (-off + s->stride - 1) / s->stride;
+    int h = (s->w - 1 - off) >= 0 ? (s->w - 1 - off) / s->stride + 1 : 0;
+    if (h > s->w_out) h = s->w_out;
+    if (l > h) l = h;
+    *lo = l;
+    *hi = h;
+}
+
+/* col (c_in*k*k, h_out*w_out) from one image x (c_in, h, w). Interior runs are copied without bounds
+ * checks (memcpy for stride 1); only the padding margins are zeroed. */
 static void im2col(const fx_conv_shape *s, const float *x, float *col) {
     int hw_out = s->h_out * s->w_out;
-    for (int c = 0; c < s->c_in; c++)
-        for (int kh = 0; kh < s->k; kh++)
-            for (int kw = 0; kw < s->k; kw++) {
+    for (int kw = 0; kw < s->k; kw++) {
+        int lo, hi;
+        valid_cols(s, kw, &lo, &hi);
+        int off = kw - s->pad;
+        for (int c = 0; c < s->c_in; c++)
+            for (int kh = 0; kh < s->k; kh++) {
                 float *dst = col + ((size_t)(c * s->k + kh) * s->k + kw) * hw_out;
                 const float *src = x + (size_t)c * s->h * s->w;
                 for (int oh = 0; oh < s->h_out; oh++) {
                     int ih = oh * s->stride - s->pad + kh;
-                    float *d = dst + oh * s->w_out;
+                    float *d = dst + (size_t)oh * s->w_out;
                     if (ih < 0 || ih >= s->h) { memset(d, 0, sizeof(float) * (size_t)s->w_out); continue; }
-                    const float *row = src + (size_t)ih * s->w;
-                    for (int ow = 0; ow < s->w_out; ow++) {
-                        int iw = ow * s->stride - s->pad + kw;
-                        d[ow] = (iw >= 0 && iw < s->w) ? row[iw] : 0.0f;
-                    }
+                    const float *row = src + (size_t)ih * s->w + off;
+                    for (int ow = 0; ow < lo; ow++) d[ow] = 0.0f;
+                    if (s->stride == 1) memcpy(d + lo, row + lo, sizeof(float) * (size_t)(hi - lo));
+                    else for (int ow = lo; ow < hi; ow++) d[ow] = row[ow * s->stride];
+                    for (int ow = hi; ow < s->w_out; ow++) d[ow] = 0.0f;
                 }
             }
+    }
 }
 
 /* dx (c_in, h, w) += col2im(dcol). */
 static void col2im_add(const fx_conv_shape *s, const float *col, float *dx) {
     int hw_out = s->h_out * s->w_out;
-    for (int c = 0; c < s->c_in; c++)
-        for (int kh = 0; kh < s->k; kh++)
-            for (int kw = 0; kw < s->k; kw++) {
+    for (int kw = 0; kw < s->k; kw++) {
+        int lo, hi;
+        valid_cols(s, kw, &lo, &hi);
+        int off = kw - s->pad;
+        for (int c = 0; c < s->c_in; c++)
+            for (int kh = 0; kh < s->k; kh++) {
                 const float *src = col + ((size_t)(c * s->k + kh) * s->k + kw) * hw_out;
                 float *dst = dx + (size_t)c * s->h * s->w;
                 for (int oh = 0; oh < s->h_out; oh++) {
                     int ih = oh * s->stride - s->pad + kh;
                     if (ih < 0 || ih >= s->h) continue;
-                    float *row = dst + (size_t)ih * s->w;
-                    const float *d = src + oh * s->w_out;
-                    for (int ow = 0; ow < s->w_out; ow++) {
-                        int iw = ow * s->stride - s->pad + kw;
-                        if (iw >= 0 && iw < s->w) row[iw] += d[ow];
-                    }
+                    float *row = dst + (size_t)ih * s->w + off;
+                    const float *d = src + (size_t)oh * s->w_out;
+                    if (s->stride == 1) for (int ow = lo; ow < hi; ow++) row[ow] += d[ow];
+                    else for (int ow = lo; ow < hi; ow++) row[ow * s->stride] += d[ow];
                 }
             }
+    }
 }
 
 fx_status fx_conv2d_forward(fx_ctx *ctx, const fx_conv_shape *s, float *y, const float *x, const float *w,
