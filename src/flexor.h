@@ -417,6 +417,43 @@ fx_status fx_model_load(fx_ctx *ctx, const uint8_t *buf, size_t len, int max_bat
 /* Optimiser steps taken (restored by checkpoints). */
 int64_t fx_model_steps(const fx_model *m);
 
+/* ---------------------------------------------------------------------------------------------------------
+ * Training loop (src/train.c): one implementation for the native CLI, Node and the browser worker.
+ * Deterministic: the permutation of epoch e is fx_permutation(n, seed*1000003 + e) and the augmentation
+ * stream of global step t is seeded from (seed, t), so stopping and resuming at a step boundary gives
+ * the same result as an uninterrupted run. The last partial batch of an epoch is dropped.
+ * ------------------------------------------------------------------------------------------------------- */
+
+typedef struct fx_train_cfg {
+    fx_schedule sched;   /* LR and S_tanh over (fractional) epochs; sched.epochs is the run length */
+    fx_optim_cfg opt;
+    fx_bwd_mode mode;
+    int batch;           /* <= the model's max_batch */
+    uint64_t seed;
+    float T, kd;         /* distillation temperature and weight (used when a teacher is given) */
+} fx_train_cfg;
+
+typedef struct fx_train_stats {
+    int epoch, step, steps_per_epoch; /* position after the call (step 0 of the next epoch at an end) */
+    int epoch_done;                   /* the call finished an epoch                                    */
+    int run_done;                     /* every epoch of the schedule is done                           */
+    double loss_sum;                  /* over the samples of this call                                 */
+    int seen, correct;                /* samples and right top-1 predictions in this call               */
+    float lr, s_tanh;                 /* at the last step                                              */
+} fx_train_stats;
+
+typedef struct fx_trainer fx_trainer;
+
+/* A trainer over model m (built for training) and the caller-owned dataset `train` (kept by pointer: it
+ * must outlive the trainer). teacher (inference model, same input and classes) enables distillation. */
+fx_status fx_trainer_new(fx_ctx *ctx, fx_trainer **out, fx_model *m, fx_model *teacher, const fx_dataset *train,
+                         const fx_train_cfg *cfg);
+void fx_trainer_free(fx_ctx *ctx, fx_trainer *tr);
+/* Moves to (epoch, step), e.g. after loading a checkpoint. */
+fx_status fx_trainer_seek(fx_ctx *ctx, fx_trainer *tr, int epoch, int step);
+/* Runs up to max_steps optimiser steps, stopping early at the end of an epoch. */
+fx_status fx_trainer_run(fx_ctx *ctx, fx_trainer *tr, int max_steps, fx_train_stats *st);
+
 #ifdef __cplusplus
 }
 #endif

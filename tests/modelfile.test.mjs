@@ -74,7 +74,8 @@ if cmd == "write":
         if p["enc"] == fxm.ENC_F32_STATE:
             ok = ok and same(p["s1"], d["s1"]) and same(p["s2"], d["s2"])
     encs = [p["enc"] for p in m["params"]]
-    print(json.dumps({"roundtrip": bool(ok), "size": len(blob), "size_formula": fxm.file_size(kind, inp, nodes, len(extra)),
+    print(json.dumps({"roundtrip": bool(ok), "size": len(blob),
+                      "size_formula": fxm.file_size(kind, inp, nodes, len(extra)),
                       "nodes": len(nodes) + 1, "params": len(specs), "encodings": encs,
                       "shapes": [list(n["shape"]) for n in m["nodes"]]}))
 elif cmd == "read":
@@ -136,7 +137,9 @@ function tempDir(t) {
   return dir;
 }
 
-test('fxm.py writes and reads back inference and checkpoint files; header, trailer and CRC are as specified', { skip: !HAVE_PY && 'needs /usr/bin/python3 with numpy' }, (t) => {
+const SKIP = { skip: !HAVE_PY && 'needs /usr/bin/python3 with numpy' };
+
+test('fxm.py writes and reads back both file kinds; header, trailer and CRC are as specified', SKIP, (t) => {
   const dir = tempDir(t);
   for (const kind of [0, 1]) {
     const file = path.join(dir, `m${kind}.fxm`);
@@ -152,7 +155,8 @@ test('fxm.py writes and reads back inference and checkpoint files; header, trail
     assert.equal(b.readUInt32LE(12), 10, 'node count includes the input node');
     assert.equal(b.readUInt32LE(16), r.params);
     assert.deepEqual([b.readUInt32LE(20), b.readUInt32LE(24), b.readUInt32LE(28)], [2, 7, 5], 'input c, h, w');
-    // node 1: conv, in0 0, in1 -1, c_out 4, k 3, stride 1, pad 1, bias 1, flexor 1, q 2, n_out 10, n_in 6, n_tap 2, 0, seed
+    // node 1: conv, in0 0, in1 -1, c_out 4, k 3, stride 1, pad 1, bias 1, flexor 1,
+    //         q 2, n_out 10, n_in 6, n_tap 2, reserved 0, seed lo, seed hi
     const n1 = Array.from({ length: 16 }, (_, i) => b.readInt32LE(32 + 4 * i));
     assert.deepEqual(n1.slice(0, 14), [1, 0, -1, 4, 3, 1, 1, 1, 1, 2, 10, 6, 2, 0]);
     assert.equal(((BigInt(n1[15] >>> 0) << 32n) | BigInt(n1[14] >>> 0)).toString(16), 'deadbeef12345678');
@@ -165,45 +169,46 @@ test('fxm.py writes and reads back inference and checkpoint files; header, trail
     // conv1 lat alpha b | bn gamma beta rmean rvar | conv4 w | dense lat alpha b
     assert.deepEqual(r.encodings, kind === 0 ? [1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0]
       : [2, 2, 2, 2, 2, 0, 0, 2, 2, 2, 2]);
-    assert.deepEqual(r.shapes, [[4, 7, 5], [4, 7, 5], [4, 7, 5], [4, 4, 3], [4, 4, 3], [4, 4, 3], [4, 3, 2], [4, 1, 1], [3, 1, 1]]);
+    assert.deepEqual(r.shapes, [[4, 7, 5], [4, 7, 5], [4, 7, 5], [4, 4, 3], [4, 4, 3], [4, 4, 3], [4, 3, 2],
+      [4, 1, 1], [3, 1, 1]]);
     assert.equal(b.toString('latin1', b.length - 4), 'ROXF');
-    assert.equal(b.readUInt32LE(b.length - 8), crc32(b.subarray(0, b.length - 8)), 'CRC-32 (zlib) of everything before it');
+    assert.equal(b.readUInt32LE(b.length - 8), crc32(b.subarray(0, b.length - 8)), 'CRC-32 of all bytes before it');
   }
 });
 
-test('fxm.py refuses damaged files with the reason', { skip: !HAVE_PY && 'needs /usr/bin/python3 with numpy' }, (t) => {
+test('fxm.py refuses damaged files with the reason', SKIP, (t) => {
   const dir = tempDir(t);
   const file = path.join(dir, 'good.fxm');
   py('write', file, '1');
   const good = fs.readFileSync(file);
+  const edit = (fn) => { const b = Buffer.from(good); fn(b); return b; }; // a damaged copy
+  const sealed = (fn) => reseal(edit(fn)); // ... with a valid CRC again
+  const tail = good.subarray(good.length - 8); // CRC + "ROXF"
+  const NODE5 = 32 + 4 * 64; // the record of node 5 (the shortcut)
   const cases = {
     good: [good, null],
-    flipped_byte: [(() => { const b = Buffer.from(good); b[700] ^= 0x10; return b; })(), /checksum mismatch/],
-    flipped_crc: [(() => { const b = Buffer.from(good); b[b.length - 8] ^= 1; return b; })(), /checksum mismatch/],
+    flipped_byte: [edit((b) => { b[700] ^= 0x10; }), /checksum mismatch/],
+    flipped_crc: [edit((b) => { b[b.length - 8] ^= 1; }), /checksum mismatch/],
     truncated: [good.subarray(0, good.length - 1), /does not end with "ROXF"/],
     truncated_half: [good.subarray(0, good.length >> 1), /does not end with "ROXF"/],
-    truncated_resealed: [reseal(Buffer.concat([good.subarray(0, 900), good.subarray(good.length - 8)])), /truncated inside parameter 1\.lat/],
+    truncated_resealed: [reseal(Buffer.concat([good.subarray(0, 900), tail])), /truncated inside parameter 1\.lat/],
     tiny: [good.subarray(0, 40), /truncated: 40 bytes/],
     garbage: [Buffer.concat([good, Buffer.from('garbage!')]), /does not end with "ROXF"/],
-    garbage_resealed: [reseal(Buffer.concat([good.subarray(0, good.length - 8), Buffer.alloc(4), good.subarray(good.length - 8)])),
+    garbage_resealed: [reseal(Buffer.concat([good.subarray(0, good.length - 8), Buffer.alloc(4), tail])),
       /trailing garbage/],
-    wrong_magic: [(() => { const b = Buffer.from(good); b.write('FXOS', 0, 'latin1'); return b; })(), /wrong magic/],
-    wrong_version: [(() => { const b = Buffer.from(good); b.writeUInt32LE(2, 4); return reseal(b); })(), /version 2/],
-    wrong_kind: [(() => { const b = Buffer.from(good); b.writeUInt32LE(7, 8); return reseal(b); })(), /unknown file kind 7/],
-    wrong_param_count: [(() => { const b = Buffer.from(good); b.writeUInt32LE(12, 16); return reseal(b); })(), /lists 12 parameters/],
-    wrong_node_count: [(() => { const b = Buffer.from(good); b.writeUInt32LE(200, 12); return reseal(b); })(), /200 nodes/],
-    as_inference: [(() => { const b = Buffer.from(good); b.writeUInt32LE(0, 8); return reseal(b); })(), /encoding 2, expected 1/],
-    bad_node_input: [(() => { const b = Buffer.from(good); b.writeInt32LE(9, 32 + 4); return reseal(b); })(), /node 1 reads node 9/],
+    wrong_magic: [edit((b) => b.write('FXOS', 0, 'latin1')), /wrong magic/],
+    wrong_version: [sealed((b) => b.writeUInt32LE(2, 4)), /version 2/],
+    wrong_kind: [sealed((b) => b.writeUInt32LE(7, 8)), /unknown file kind 7/],
+    wrong_param_count: [sealed((b) => b.writeUInt32LE(12, 16)), /lists 12 parameters/],
+    wrong_node_count: [sealed((b) => b.writeUInt32LE(200, 12)), /200 nodes/],
+    as_inference: [sealed((b) => b.writeUInt32LE(0, 8)), /encoding 2, expected 1/],
+    bad_node_input: [sealed((b) => b.writeInt32LE(9, 32 + 4)), /node 1 reads node 9/],
     // the shortcut (node 5) widened to 6 channels: the add (node 6) no longer fits
-    bad_node_shape: [(() => { const b = Buffer.from(good); b.writeInt32LE(6, 32 + 4 * 64 + 12); return reseal(b); })(), /node 6 .*cannot add/],
-    odd_shortcut: [(() => { const b = Buffer.from(good); b.writeInt32LE(5, 32 + 4 * 64 + 12); return reseal(b); })(), /node 5 .*even/],
-    reserved_field: [(() => { const b = Buffer.from(good); b.writeInt32LE(1, 32 + 13 * 4); return reseal(b); })(), /reserved/],
-    nan_value: [(() => {
-      const b = Buffer.from(good);
-      const p0 = 32 + 9 * 64 + 24; // the first value of parameter 0 (checkpoint: float32)
-      b.writeFloatLE(NaN, p0);
-      return reseal(b);
-    })(), /is nan/i],
+    bad_node_shape: [sealed((b) => b.writeInt32LE(6, NODE5 + 12)), /node 6 .*cannot add/],
+    odd_shortcut: [sealed((b) => b.writeInt32LE(5, NODE5 + 12)), /node 5 .*even/],
+    reserved_field: [sealed((b) => b.writeInt32LE(1, 32 + 13 * 4)), /reserved/],
+    // the first value of parameter 0 (a checkpoint stores it as float32)
+    nan_value: [sealed((b) => b.writeFloatLE(NaN, 32 + 9 * 64 + 24)), /is nan/i],
   };
   const names = Object.keys(cases);
   for (const name of names) fs.writeFileSync(path.join(dir, `${name}.fxm`), cases[name][0]);
@@ -223,7 +228,7 @@ test('fxm.py refuses damaged files with the reason', { skip: !HAVE_PY && 'needs 
   assert.equal(res[names.indexOf('flipped_byte')].status, 'EFORMAT');
 });
 
-test('fxm.py CIFAR ResNet node lists and the sizes docs/FORMAT.md gives', { skip: !HAVE_PY && 'needs /usr/bin/python3 with numpy' }, () => {
+test('fxm.py CIFAR ResNet node lists and the sizes docs/FORMAT.md gives', SKIP, () => {
   const z = py('zoo');
   assert.equal(z.r20_nodes, 71);
   assert.equal(z.r20q_params, 115);

@@ -7,7 +7,8 @@
  *
  * Three paths:
  *  1. ta = 0, tb = 1 with K >= FX_DOT_MINK (or N <= 8): dot-product kernel fx_sgemm__avx2_dot3x4, no packing
- *     (both operands are contiguous along K: weight gradients dW = dY * col^T, dense forward x * W^T).
+ *     (both operands are contiguous along K: weight gradients dW = dY * col^T, dense forward x * W^T);
+ *     K blocks of <= FX_DOT_KC, M blocks of A rows that stay in L2 while every 4-row tile of B sweeps them.
  *  2. M <= MC_MAX (one M block; conv forward / input-gradient-sized problems): op(A) packed once per K block,
  *     op(B) streamed panel by panel - read in place when tb = 0 (with software prefetch when B is large),
  *     packed just in time into an L1-resident panel when tb = 1.

@@ -205,7 +205,8 @@ void test_gemm(void)
             for (int c = 0; c < 8; c++)
                 bad |= tg_case(c & 1, (c >> 1) & 1, sz[im], sz[in], ks[(im * 3 + in + c) % nks], c >> 2, im + in + c, ws);
 
-    /* K across the k-block boundaries (KC_MAX = 384 for AVX2) and the packers' 8-wide transposes. */
+    /* K across the k-block boundaries (AVX2: KC_MAX 384, dot path from K = 256; wasm: 256) and the packers' 4/8-wide
+     * transposes. */
     static const int kk[] = {2, 4, 5, 7, 8, 15, 16, 31, 63, 65, 383, 384, 385, 767, 769, 1153};
     for (size_t i = 0; i < sizeof kk / sizeof kk[0]; i++) bad |= tg_all(7, 19, kk[i], (int)i, ws);
     /* M across the m-block (96 / 6 rows), N across the n-block (what ws leaves). */
@@ -214,6 +215,8 @@ void test_gemm(void)
     bad |= tg_all(101, 517, 390, 3, ws);
     bad |= tg_case(0, 0, 130, 1100, 300, 0, 4, ws); /* several M blocks and several N blocks */
     bad |= tg_case(1, 1, 130, 1100, 300, 1, 5, ws);
+    bad |= tg_case(0, 1, 200, 37, 1100, 0, 6, ws); /* AVX2 dot-product path with several M blocks */
+    bad |= tg_case(0, 1, 200, 37, 1100, 1, 7, ws);
 
     /* The shapes of the nets (ResNet-20/32 im2col convs, LeNet-5 convs and dense, batch-folded conv). */
     static const int shapes[][3] = {

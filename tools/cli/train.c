@@ -290,113 +290,89 @@ static int run_training(fx_ctx *ctx, cfg *c, fx_model *m, fx_model *teacher) {
     limit(&train, c->train_limit);
     limit(&test, c->test_limit);
     train.ds.augment = !strcmp(c->dataset, "cifar10");
+    fx_train_cfg tc;
+    memset(&tc, 0, sizeof tc);
     fx_schedule sch = {(fx_sched_kind)c->sched, c->lr, c->warmup, c->epochs, c->gamma, c->n_milestones, {0}, c->stanh, c->stanh0};
     memcpy(sch.milestones, c->milestones, sizeof sch.milestones);
     fx_optim_cfg opt = {(fx_optim_kind)c->opt, c->momentum, c->nesterov, 0.9f, 0.999f, 1e-8f, c->wd};
+    tc.sched = sch; tc.opt = opt; tc.mode = (fx_bwd_mode)c->mode; tc.batch = c->batch; tc.seed = c->seed;
+    tc.T = c->T; tc.kd = c->kd;
+    fx_trainer *tr = NULL;
     fx_node_info in;
     fx_model_node_info(ctx, m, 0, &in);
-    size_t sz = (size_t)in.c * in.h * in.w;
-    float *x = malloc(sizeof(float) * sz * (size_t)c->batch);
-    int32_t *labels = malloc(sizeof(int32_t) * (size_t)c->batch), *perm = malloc(sizeof(int32_t) * (size_t)train.ds.n);
-    int steps_per_epoch = train.ds.n / c->batch; /* the last partial batch is dropped (BN needs full batches) */
-    int total_epochs = (int)ceilf(c->epochs);
-    int64_t nq;
+    float *x = malloc(sizeof(float) * (size_t)in.c * in.h * in.w * (size_t)c->batch);
+    int rc = 0, total_epochs = (int)ceilf(c->epochs);
+    double t_start = now(), t_ckpt = t_start, best = 0, acc = 0;
+    int64_t done = 0, nq;
     double bpw = bits_per_weight(ctx, m, &nq);
-    printf("threads %d; ", c->threads);
-    printf("train %s %s: %s, %lld quantized weights at %.4f bits/weight (q=%d nout=%d nin=%d ntap=%d%s), mode %s, "
-           "%s lr %g, batch %d, %d steps/epoch, %d epochs, seed %llu\n",
-           c->model, c->dataset, c->fp ? "full precision" : "FleXOR", (long long)nq, bpw, c->q, c->nout, c->nin,
-           c->ntap, c->stage_nin[0] ? " per-stage" : "", MODES[c->mode], OPTS[c->opt], (double)c->lr, c->batch,
-           steps_per_epoch, total_epochs, c->seed);
-    fflush(stdout);
-    double t_start = now(), t_log = t_start, t_ckpt = t_start, best = 0, acc = 0;
-    int64_t done_steps = 0;
-    int rc = 0, stopped = 0;
-    float *tlogits = NULL;
-    for (; c->epoch < total_epochs && !stopped; c->epoch++, c->step = 0) {
-        fx_permutation(perm, train.ds.n, c->seed * 1000003ull + (uint64_t)c->epoch);
-        double loss_sum = 0;
-        int seen = 0, right = 0;
-        for (; c->step < steps_per_epoch; c->step++) {
-            int64_t gstep = (int64_t)c->epoch * steps_per_epoch + c->step;
-            double e = (double)gstep / steps_per_epoch;
-            if (e >= c->epochs) break;
-            if (c->max_steps > 0 && fx_model_steps(m) >= c->max_steps) { stopped = 1; break; }
-            fx_rng aug;
-            fx_rng_seed(&aug, c->seed ^ (0xA5A5A5A5ull + (uint64_t)gstep * 0x9E3779B97F4A7C15ull));
-            const float *z;
-            float loss = 0;
-            if (fx_dataset_batch(ctx, &train.ds, perm + (size_t)c->step * c->batch, c->batch, &aug, x, labels) ||
-                fx_model_set_flexor(ctx, m, (fx_bwd_mode)c->mode, fx_schedule_stanh(&sch, e))) { rc = die_ctx(ctx, "batch"); goto out; }
-            if (teacher) {
-                const float *tz;
-                if (fx_model_forward(ctx, teacher, x, c->batch, 0, &tz)) { rc = die_ctx(ctx, "teacher"); goto out; }
-                if (!tlogits) tlogits = malloc(sizeof(float) * 10 * (size_t)c->batch);
-                memcpy(tlogits, tz, sizeof(float) * 10 * (size_t)c->batch);
-            }
-            if (fx_model_forward(ctx, m, x, c->batch, 1, &z) ||
-                fx_model_backward(ctx, m, labels, teacher ? tlogits : NULL, c->T, c->kd, &loss) ||
-                fx_model_step(ctx, m, &opt, fx_schedule_lr(&sch, e))) { rc = die_ctx(ctx, "training step"); goto out; }
-            for (int b = 0; b < c->batch; b++) {
-                int best_k = 0;
-                for (int k = 1; k < 10; k++) if (z[b * 10 + k] > z[b * 10 + best_k]) best_k = k;
-                right += best_k == labels[b];
-            }
-            loss_sum += loss * c->batch;
-            seen += c->batch;
-            done_steps++;
-            double t = now();
-            if (t - t_log >= 10 || c->step == steps_per_epoch - 1) {
-                double ips = done_steps * c->batch / (t - t_start);
-                double left = ((double)total_epochs * steps_per_epoch - (double)gstep - 1) * c->batch / ips;
-                char eta[32];
-                fmt_time(left, eta, sizeof eta);
-                printf("epoch %d/%d step %d/%d loss %.4f train-acc %.2f%% lr %.5f S %.1f %.1f img/s ETA %s\n",
-                       c->epoch + 1, total_epochs, c->step + 1, steps_per_epoch, loss_sum / seen, 100.0 * right / seen,
-                       (double)fx_schedule_lr(&sch, e), (double)fx_schedule_stanh(&sch, e), ips, eta);
-                fflush(stdout);
-                t_log = t;
-            }
-            if (c->ckpt_every > 0 && t - t_ckpt >= c->ckpt_every) {
-                c->step++;
-                rc = save_ckpt(ctx, m, c);
-                c->step--;
-                if (rc) goto out;
-                t_ckpt = t;
-            }
-        }
-        if (stopped) break;
-        if ((c->epoch + 1) % c->eval_every == 0 || c->epoch + 1 == total_epochs) {
-            double es;
-            acc = evaluate(ctx, m, &test, x, &es);
-            if (acc < 0) { rc = 1; goto out; }
-            if (acc > best) best = acc;
-            char el[32];
-            fmt_time(now() - t_start, el, sizeof el);
-            printf("epoch %d/%d test-acc %.2f%% (best %.2f%%) on %d images, %.0f img/s eval, elapsed %s\n", c->epoch + 1,
-                   total_epochs, acc, best, test.ds.n, test.ds.n / es, el);
-            fflush(stdout);
-        }
-        c->step = steps_per_epoch;
-        int e_next = c->epoch + 1, s_next = 0;
-        cfg tmp = *c;
-        tmp.epoch = e_next;
-        tmp.step = s_next;
-        if ((rc = save_ckpt(ctx, m, &tmp))) goto out;
-        t_ckpt = now();
-    }
-    if (stopped) {
-        rc = save_ckpt(ctx, m, c);
-        printf("stopped after %lld steps (--max_steps); checkpoint %s\n", (long long)fx_model_steps(m), c->ckpt);
+    if (fx_trainer_new(ctx, &tr, m, teacher, &train.ds, &tc) || fx_trainer_seek(ctx, tr, c->epoch, c->step)) {
+        rc = die_ctx(ctx, "trainer");
         goto out;
     }
-    if (acc == 0) acc = evaluate(ctx, m, &test, x, NULL);
+    printf("threads %d; train %s %s: %s, %lld quantized weights at %.4f bits/weight (q=%d nout=%d nin=%d ntap=%d%s), "
+           "mode %s, %s lr %g, batch %d, %d steps/epoch, %d epochs, seed %llu%s\n",
+           c->threads, c->model, c->dataset, c->fp ? "full precision" : "FleXOR", (long long)nq, bpw, c->q, c->nout,
+           c->nin, c->ntap, c->stage_nin[0] ? " per-stage" : "", MODES[c->mode], OPTS[c->opt], (double)c->lr, c->batch,
+           train.ds.n / c->batch, total_epochs, c->seed, teacher ? ", distilling from the teacher" : "");
+    fflush(stdout);
+    for (;;) {
+        double loss_sum = 0, t_log = now();
+        int seen = 0, right = 0;
+        fx_train_stats st;
+        memset(&st, 0, sizeof st);
+        do { /* ~10 s of steps between progress lines */
+            int chunk = 8;
+            if (c->max_steps > 0 && fx_model_steps(m) + chunk > c->max_steps) chunk = (int)(c->max_steps - fx_model_steps(m));
+            if (chunk <= 0) break;
+            if (fx_trainer_run(ctx, tr, chunk, &st)) { rc = die_ctx(ctx, "training step"); goto out; }
+            loss_sum += st.loss_sum; seen += st.seen; right += st.correct; done += st.seen / c->batch;
+            c->epoch = st.epoch;
+            c->step = st.step;
+            if (c->ckpt_every > 0 && now() - t_ckpt >= c->ckpt_every) {
+                if ((rc = save_ckpt(ctx, m, c))) goto out;
+                t_ckpt = now();
+            }
+        } while (!st.epoch_done && !st.run_done && now() - t_log < 10);
+        if (seen) {
+            double t = now(), ips = (double)done * c->batch / (t - t_start);
+            double left = ((double)c->epochs * st.steps_per_epoch - ((double)st.epoch * st.steps_per_epoch + st.step)) * c->batch / ips;
+            char eta[32];
+            fmt_time(left, eta, sizeof eta);
+            int shown_epoch = st.epoch_done ? st.epoch : st.epoch + 1, shown_step = st.epoch_done ? st.steps_per_epoch : st.step;
+            printf("epoch %d/%d step %d/%d loss %.4f train-acc %.2f%% lr %.5f S %.1f %.1f img/s ETA %s\n", shown_epoch,
+                   total_epochs, shown_step, st.steps_per_epoch, loss_sum / seen, 100.0 * right / seen, (double)st.lr,
+                   (double)st.s_tanh, ips, eta);
+            fflush(stdout);
+        }
+        if (c->max_steps > 0 && fx_model_steps(m) >= c->max_steps) {
+            rc = save_ckpt(ctx, m, c);
+            printf("stopped after %lld optimiser steps (--max-steps); checkpoint %s\n", (long long)fx_model_steps(m), c->ckpt);
+            goto out;
+        }
+        if (st.epoch_done || st.run_done) {
+            if (st.epoch % c->eval_every == 0 || st.run_done) {
+                double es;
+                acc = evaluate(ctx, m, &test, x, &es);
+                if (acc < 0) { rc = 1; goto out; }
+                if (acc > best) best = acc;
+                char el[32];
+                fmt_time(now() - t_start, el, sizeof el);
+                printf("epoch %d/%d test-acc %.2f%% (best %.2f%%) on %d images, %.0f img/s eval, elapsed %s\n", st.epoch,
+                       total_epochs, acc, best, test.ds.n, test.ds.n / es, el);
+                fflush(stdout);
+            }
+            if ((rc = save_ckpt(ctx, m, c))) goto out;
+            t_ckpt = now();
+        }
+        if (st.run_done) break;
+    }
     rc = save_model(ctx, m, c, acc);
     char el[32];
     fmt_time(now() - t_start, el, sizeof el);
     printf("done: test accuracy %.2f%% (best %.2f%%), %.4f bits/weight, wall %s\n", acc, best, bpw, el);
 out:
-    free(x); free(labels); free(perm); free(tlogits);
+    fx_trainer_free(ctx, tr);
+    free(x);
     cli_free_data(&train);
     cli_free_data(&test);
     return rc;
