@@ -6,13 +6,17 @@
  *    input gradient, dense layers over a batch of 64): one warm-up call, then repeated batches until about
  *    `seconds` (default 0.3) per shape and variant; prints GFLOP/s = 2*M*N*K / time (best batch).
  * 3. Measures the machine's peak with a register-resident multiply-add loop: AVX2 FMA natively (when the CPU has
- *    it), f32x4 mul+add under -msimd128, scalar mul+add otherwise.
+ *    it), f32x4 mul + add under -msimd128 (no FMA in baseline simd128), and scalar mul + add. The "scalar"
+ *    GEMM variant is plain C that the compiler may auto-vectorise, so it can beat the scalar peak.
  *
- * Native:  gcc -std=c11 -O3 -march=native -o gemm_bench bench/gemm_bench.c src/kernels/gemm*.c
- * WASI:    emcc -std=c11 -O3 -msimd128 -sSTANDALONE_WASM -sINITIAL_MEMORY=256MB -o gemm_bench.wasm \
- *               bench/gemm_bench.c src/kernels/gemm*.c
+ * Native:  gcc -std=c11 -O3 -march=native -o gemm_bench bench/gemm_bench.c src/kernels/gemm*.c -lm
+ *          (plain -O3 works too: the AVX2 kernels carry target attributes and are picked at run time)
+ * WASI:    emcc -std=c11 -O3 -msimd128 -sSTANDALONE_WASM -sALLOW_MEMORY_GROWTH=1 -o gemm_bench.wasm \
+ *               bench/gemm_bench.c src/kernels/gemm*.c            (without -msimd128: scalar only)
  *          node bench/run-wasi.mjs gemm_bench.wasm [seconds]
  * Usage:   gemm_bench [seconds_per_case] [substring: only shapes whose name contains it]
+ * Under a wasm engine the first calls run baseline-compiled code; the best-batch timing skips them. On a busy
+ * machine numbers drop: rerun, or use a longer time per case.
  * Timing uses clock_gettime(CLOCK_MONOTONIC) (available under WASI).
  */
 #define _POSIX_C_SOURCE 199309L

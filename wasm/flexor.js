@@ -64,17 +64,18 @@ export class FlexorError extends Error {
 let rt = null;
 let initPromise = null;
 
-const SCRATCH_BYTES = 256; // out-parameters of single calls (ids, pointers, node descriptions, masks)
+const SCRATCH_BYTES = 512; // out-parameters of single calls (ids, pointers, node descriptions, masks)
 // Offsets into the scratch block (all 8-byte aligned where a double lives).
-const S_NODE16 = 0;   // int32[16]  fxw_model_node
-const S_MACS = 64;    // double     fxw_model_node
-const S_OUT = 72;     // int32 / pointer / float out-parameter
-const S_NAME = 80;    // char[24]   fxw_model_param
-const S_NODEKIND = 104; // int32[2]
-const S_LEN = 112;    // double
-const S_DATA = 120;   // float*
-const S_GRAD = 124;   // float*
-const S_MASKS = 128;  // uint32[32]
+const S_NODE16 = 0;   // int32[18]  fxw_model_node (16 fields + seed lo, hi)
+const S_MACS = 72;    // double     fxw_model_node
+const S_OUT = 80;     // int32 / pointer / float out-parameter
+const S_NAME = 88;    // char[24]   fxw_model_param
+const S_NODEKIND = 112; // int32[2]
+const S_LEN = 120;    // double
+const S_DATA = 128;   // float*
+const S_GRAD = 132;   // float*
+const S_MASKS = 136;  // uint32[32]
+const S_STATS = 264;  // double[10] fxw_trainer_run
 
 function runtime(fn) {
   if (!rt) throw new FlexorError(fn, Status.ESTATE, 'the module is not initialised; call `await init()` first');
@@ -767,13 +768,14 @@ export class Model {
     const r = rt;
     const s = r.scratch;
     check(this.#h.ctx, fn, r.ex.fxw_model_node(this.#h.ctx, this.#h.m, id, s + S_NODE16, s + S_MACS));
-    const v = heap().i32.slice((s + S_NODE16) >>> 2, ((s + S_NODE16) >>> 2) + 16);
+    const v = heap().i32.slice((s + S_NODE16) >>> 2, ((s + S_NODE16) >>> 2) + 18);
     const macs = heap().dv.getFloat64(s + S_MACS, true);
-    const [kind, in0, in1, c, h, w, cOut, k, stride, pad, bias, flexor, nOut, nIn, nTap, q] = v;
+    const [kind, in0, in1, c, h, w, cOut, k, stride, pad, bias, flexor, nOut, nIn, nTap, q, seedLo, seedHi] = v;
+    const seed = (BigInt(seedHi >>> 0) << 32n) | BigInt(seedLo >>> 0);
     return {
       id, kind: NODE_KINDS[kind] ?? `kind${kind}`, inputs: [in0, in1].filter((i) => i >= 0), shape: [c, h, w],
       cOut, k, stride, pad, bias: !!bias,
-      flexor: flexor ? { q, nOut, nIn, nTap, seed: this.#seeds.has(id) ? this.#seeds.get(id) : null } : null, macs,
+      flexor: flexor ? { q, nOut, nIn, nTap, seed: this.#seeds.has(id) ? this.#seeds.get(id) : (seed <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(seed) : seed) } : null, macs,
     };
   }
 

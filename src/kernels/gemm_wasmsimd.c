@@ -243,8 +243,8 @@ FX_UKR_INSTANCE(5)
 #if FX_WASM_MR > 5
 FX_UKR_INSTANCE(6)
 #endif
-#if FX_WASM_MR > 6
-#error "FX_WASM_MR must be <= 6"
+#if FX_WASM_MR < 4 || FX_WASM_MR > 6 || FX_WASM_NR % 4 != 0
+#error "supported: FX_WASM_MR in 4..6, FX_WASM_NR a multiple of 4"
 #endif
 #undef FX_UKR_INSTANCE
 
