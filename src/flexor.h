@@ -409,7 +409,7 @@ fx_status fx_model_save(fx_ctx *ctx, const fx_model *m, fx_save_kind kind, const
 void fx_buffer_free(fx_ctx *ctx, void *buf);
 
 /* Validates every field of a model file and builds the model it describes for batches up to max_batch
- * (training = 1 needs a checkpoint or gives a model whose latent values are +-1). extra, if not NULL,
+ * (training = 1 needs a checkpoint; an inference file keeps only sign bits). extra, if not NULL,
  * points into buf at the stored blob (extra_len bytes). */
 fx_status fx_model_load(fx_ctx *ctx, const uint8_t *buf, size_t len, int max_batch, int training, fx_model **out,
                         const uint8_t **extra, uint32_t *extra_len);

@@ -9,6 +9,8 @@
 #include <stdarg.h>
 
 #define FX_MSG_LEN 512
+#define FX_MAX_NODES 400  /* ResNet-110 has 383 */
+#define FX_MAX_PARAMS 1024
 #define FX_ALIGN 64
 
 struct fx_ctx {

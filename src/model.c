@@ -12,8 +12,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#define FX_MAX_NODES 128
-#define FX_MAX_PARAMS 320
 
 typedef struct param {
     char name[24];

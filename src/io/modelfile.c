@@ -52,7 +52,7 @@ static void put_f32s(uint8_t *p, const float *v, int64_t n) { memcpy(p, v, (size
 
 static int param_encoding(const fx_param_info *pi, fx_save_kind kind) {
     if (kind == FX_SAVE_INFERENCE) return pi->kind == FX_PARAM_LAT ? ENC_BITS : ENC_F32;
-    return pi->grad ? ENC_F32_STATE : ENC_F32;
+    return pi->trainable ? ENC_F32_STATE : ENC_F32;
 }
 
 static uint64_t param_bytes(int enc, int64_t len) {
@@ -114,9 +114,9 @@ fx_status fx_model_save(fx_ctx *ctx, const fx_model *m, fx_save_kind kind, const
             for (int64_t e = 0; e < pi.len; e++) d[e >> 3] |= (uint8_t)((pi.data[e] >= 0.0f) << (e & 7));
         } else {
             put_f32s(d, pi.data, pi.len);
-            if (enc == ENC_F32_STATE) {
-                float *s1, *s2;
-                fx__param_state(m, i, &s1, &s2);
+            float *s1, *s2;
+            fx__param_state(m, i, &s1, &s2);
+            if (enc == ENC_F32_STATE && s1) { /* a model built for inference has no state: zeros (fx_alloc) */
                 put_f32s(d + 4 * pi.len, s1, pi.len);
                 put_f32s(d + 8 * pi.len, s2, pi.len);
             }
@@ -197,8 +197,8 @@ fx_status fx_model_load(fx_ctx *ctx, const uint8_t *buf, size_t len, int max_bat
     uint32_t kind = get32(buf + 8), nn = get32(buf + 12), np = get32(buf + 16);
     uint32_t c = get32(buf + 20), h = get32(buf + 24), w = get32(buf + 28);
     if (kind > 1) return fx_fail(ctx, FX_EFORMAT, "%s: unknown file kind %u (0 inference, 1 checkpoint)", fn, kind);
-    if (nn < 2 || nn > 128) return fx_fail(ctx, FX_EFORMAT, "%s: %u nodes (2..128 allowed)", fn, nn);
-    if (np > 320) return fx_fail(ctx, FX_EFORMAT, "%s: %u parameters (at most 320)", fn, np);
+    if (nn < 2 || nn > FX_MAX_NODES) return fx_fail(ctx, FX_EFORMAT, "%s: %u nodes (2..%d allowed)", fn, nn, FX_MAX_NODES);
+    if (np > FX_MAX_PARAMS) return fx_fail(ctx, FX_EFORMAT, "%s: %u parameters (at most %d)", fn, np, FX_MAX_PARAMS);
     if (c < 1 || c > 64 || h < 1 || h > 4096 || w < 1 || w > 4096)
         return fx_fail(ctx, FX_EFORMAT, "%s: absurd input shape %ux%ux%u", fn, c, h, w);
     if (training && kind != 1)
@@ -245,11 +245,23 @@ fx_status fx_model_load(fx_ctx *ctx, const uint8_t *buf, size_t len, int max_bat
                     st = fx_fail(ctx, FX_ENUMERIC, "%s: parameter %s[%lld] is %g", fn, pi.name, (long long)e, (double)pi.data[e]);
                     goto fail;
                 }
+            if (pi.kind == FX_PARAM_RVAR)
+                for (int64_t e = 0; e < pi.len; e++)
+                    if (pi.data[e] < 0.0f) {
+                        st = fx_fail(ctx, FX_EFORMAT, "%s: running variance %s[%lld] is negative (%g)", fn, pi.name,
+                                     (long long)e, (double)pi.data[e]);
+                        goto fail;
+                    }
             if (enc == ENC_F32_STATE && training) {
                 float *s1, *s2;
                 fx__param_state(m, (int)i, &s1, &s2);
                 memcpy(s1, d + 4 * pi.len, (size_t)pi.len * 4);
                 memcpy(s2, d + 8 * pi.len, (size_t)pi.len * 4);
+                for (int64_t e = 0; e < 2 * pi.len; e++)
+                    if (!isfinite(e < pi.len ? s1[e] : s2[e - pi.len])) {
+                        st = fx_fail(ctx, FX_ENUMERIC, "%s: optimiser state of %s is not finite", fn, pi.name);
+                        goto fail;
+                    }
             }
         }
         off += pad4((size_t)nb);
@@ -260,6 +272,7 @@ fx_status fx_model_load(fx_ctx *ctx, const uint8_t *buf, size_t len, int max_bat
     off += 12;
     if (xl > body - off || pad4(xl) != body - off)
         BAD("%s: the extra block claims %u bytes but %zu remain before the trailer (truncated or trailing garbage)", fn, xl, body - off);
+    if (kind == 0 && steps != 0) BAD("%s: an inference file with a step count (%llu)", fn, (unsigned long long)steps);
     if (steps > ((uint64_t)1 << 40)) BAD("%s: absurd step count %llu", fn, (unsigned long long)steps);
     fx__model_set_steps(m, (int64_t)steps);
     if (extra) *extra = xl ? buf + off : NULL;

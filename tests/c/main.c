@@ -12,6 +12,7 @@ int main(int argc, char **argv) {
     test_golden();
     test_gradcheck();
     test_errors();
+    test_modelfile();
     fxt_print_diff_table();
     printf("\n%d passed, %d failed\n", fxt_checks - fxt_fails, fxt_fails);
     return fxt_fails ? 1 : 0;
