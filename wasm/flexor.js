@@ -60,7 +60,8 @@ export class FlexorError extends Error {
 
 /** @type {null | {ex: any, memory: WebAssembly.Memory, buf: ArrayBuffer|null, u8: Uint8Array, i32: Int32Array,
  *   u32: Uint32Array, f32: Float32Array, dv: DataView, ctx: number, scratch: number, jsBlocks: Map<number, number>,
- *   models: Set<object>, leakedBytes: number, leakedBlocks: number, api: object}} */
+ *   models: Set<object>, datasets: Set<object>, trainers: Set<object>, leakedBytes: number, leakedBlocks: number,
+ *   api: object}} */
 let rt = null;
 let initPromise = null;
 
@@ -76,6 +77,13 @@ const S_DATA = 128;   // float*
 const S_GRAD = 132;   // float*
 const S_MASKS = 136;  // uint32[32]
 const S_STATS = 264;  // double[10] fxw_trainer_run
+const S_EXTRA = 344;  // pointer     fxw_model_load extra / fxw_model_save buffer
+const S_EXTRALEN = 348; // uint32    its length
+const S_DIMS = 352;   // int32[5]    fxw_idx_parse
+const S_NIN4 = 376;   // int32[4]    fxw_lenet5 per-layer n_in
+const S_MEANSTD = 392; // float[6]   fxw_dataset_new mean3, std3
+const S_MILE = 416;   // float[8]    fxw_trainer_new milestones
+const S_CORRECT = 448; // int32      fx_evaluate
 
 function runtime(fn) {
   if (!rt) throw new FlexorError(fn, Status.ESTATE, 'the module is not initialised; call `await init()` first');
@@ -164,6 +172,35 @@ function arrayLike(fn, name, v) {
   if (v == null || typeof v !== 'object' || typeof v.length !== 'number')
     throw new FlexorError(fn, Status.EINVAL, `${name} must be a typed array or an array (got ${String(v)})`);
   return v;
+}
+
+/** Bytes as a Uint8Array view (no copy): a Uint8Array (or Node Buffer), an ArrayBuffer or any ArrayBufferView. */
+function bytesOf(fn, name, v) {
+  if (v instanceof Uint8Array) return v;
+  if (v instanceof ArrayBuffer || (typeof SharedArrayBuffer !== 'undefined' && v instanceof SharedArrayBuffer))
+    return new Uint8Array(v);
+  if (ArrayBuffer.isView(v)) return new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
+  throw new FlexorError(fn, Status.EINVAL, `${name} must be a Uint8Array or an ArrayBuffer (got ${v === null ? 'null' : typeof v})`);
+}
+
+/** Copies bytes into a new wasm-heap block (bookkept; free with free()). */
+function copyIn(fn, u8, what) {
+  const p = malloc(fn, u8.length, what);
+  heap().u8.set(u8, p);
+  return p;
+}
+
+/** A list of 1 or c per-channel numbers, expanded to 3 (unused channels get `fill`). */
+function perChannel(fn, name, v, c, fill) {
+  const a = Array.from(arrayLike(fn, name, v), Number);
+  if (a.length !== 1 && a.length !== c)
+    throw new FlexorError(fn, Status.EINVAL, `${name} must have 1 or ${c} values (got ${a.length})`);
+  const out = [fill, fill, fill];
+  for (let i = 0; i < c; i++) {
+    out[i] = a.length === 1 ? a[0] : a[i];
+    if (!Number.isFinite(out[i])) throw new FlexorError(fn, Status.EINVAL, `${name}[${i}] is ${out[i]}`);
+  }
+  return out;
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -296,7 +333,8 @@ async function doInit(opts) {
   if (typeof ex._initialize === 'function') ex._initialize();
   const r = {
     ex, memory: ex.memory, buf: null, u8: null, i32: null, u32: null, f32: null, dv: null, ctx: 0, scratch: 0,
-    jsBlocks: new Map(), models: new Set(), leakedBytes: 0, leakedBlocks: 0, api: null,
+    jsBlocks: new Map(), models: new Set(), datasets: new Set(), trainers: new Set(), leakedBytes: 0, leakedBlocks: 0,
+    api: null,
   };
   rt = r;
   try {
@@ -307,7 +345,7 @@ async function doInit(opts) {
     rt = null;
     throw e;
   }
-  r.api = { init, version, memoryStats, xorNetwork, Model, FlexorError, Status };
+  r.api = { init, version, memoryStats, xorNetwork, Model, Dataset, Trainer, FlexorError, Status };
   return r.api;
 }
 
@@ -317,7 +355,8 @@ async function doInit(opts) {
  * @param {{wasmUrl?: string|URL, wasmBytes?: BufferSource, wasmModule?: WebAssembly.Module}} [opts]
  *   where the module comes from; by default `new URL('./flexor.wasm', import.meta.url)`. In Node a file:
  *   URL or a relative path is read from disk; anything else is fetched.
- * @returns {Promise<object>} the API object {init, version, memoryStats, xorNetwork, Model, FlexorError, Status}
+ * @returns {Promise<object>} the API object {init, version, memoryStats, xorNetwork, Model, Dataset, Trainer,
+ *   FlexorError, Status}
  */
 export function init(opts = {}) {
   if (!initPromise) {
@@ -337,25 +376,29 @@ export function version() {
 
 /**
  * Memory accounting, for leak tests and diagnostics. Needs init().
- * @returns {{wasmBytes: number, liveModels: number, ctxBytes: number, ctxBlocks: number, jsBytes: number,
- *   jsBlocks: number, leakedBytes: number, leakedBlocks: number}}
- *   wasmBytes: size of the wasm memory; liveModels: models not yet disposed; ctxBytes/ctxBlocks: bytes and
- *   blocks the live models' contexts hold (fx_ctx_mem_used / fx_ctx_live_blocks); jsBytes/jsBlocks: buffers
- *   this wrapper holds in the wasm heap (input/label staging, scratch); leakedBytes/leakedBlocks: what
- *   disposed models' contexts still held after fx_model_free (should stay 0).
+ * @returns {{wasmBytes: number, liveModels: number, liveDatasets: number, liveTrainers: number, ctxBytes: number,
+ *   ctxBlocks: number, jsBytes: number, jsBlocks: number, leakedBytes: number, leakedBlocks: number}}
+ *   wasmBytes: size of the wasm memory; liveModels / liveDatasets / liveTrainers: objects not yet disposed;
+ *   ctxBytes/ctxBlocks: bytes and blocks the contexts of the live models, datasets and trainers hold
+ *   (fx_ctx_mem_used / fx_ctx_live_blocks); jsBytes/jsBlocks: buffers this wrapper holds in the wasm heap
+ *   (input/label staging, dataset images and labels, scratch); leakedBytes/leakedBlocks: what disposed
+ *   objects' contexts still held after they were freed (should stay 0).
  */
 export function memoryStats() {
   const r = runtime('memoryStats');
   let ctxBytes = 0, ctxBlocks = 0;
-  for (const h of r.models) {
-    ctxBytes += r.ex.fx_ctx_mem_used(h.ctx) >>> 0;
-    ctxBlocks += r.ex.fx_ctx_live_blocks(h.ctx) >>> 0;
+  for (const set of [r.models, r.datasets, r.trainers]) {
+    for (const h of set) {
+      ctxBytes += r.ex.fx_ctx_mem_used(h.ctx) >>> 0;
+      ctxBlocks += r.ex.fx_ctx_live_blocks(h.ctx) >>> 0;
+    }
   }
   let jsBytes = 0;
   for (const n of r.jsBlocks.values()) jsBytes += n;
   return {
-    wasmBytes: r.memory.buffer.byteLength, liveModels: r.models.size, ctxBytes, ctxBlocks,
-    jsBytes, jsBlocks: r.jsBlocks.size, leakedBytes: r.leakedBytes, leakedBlocks: r.leakedBlocks,
+    wasmBytes: r.memory.buffer.byteLength, liveModels: r.models.size, liveDatasets: r.datasets.size,
+    liveTrainers: r.trainers.size, ctxBytes, ctxBlocks, jsBytes, jsBlocks: r.jsBlocks.size,
+    leakedBytes: r.leakedBytes, leakedBlocks: r.leakedBlocks,
   };
 }
 
@@ -415,6 +458,10 @@ const OPTIMIZERS = { sgd: 0, adam: 1 };
 const CREATE = Symbol('Model.create');
 /** Module-private key of Model[ADOPT] (see there); helpers such as zoo builders and loaders use it. */
 const ADOPT = Symbol('Model.adopt');
+/** Module-private key of the static accessors of native handles (Model, Dataset), for Trainer and evaluate. */
+const HANDLES = Symbol('handles');
+const SAVE_KINDS = { inference: 0, checkpoint: 1 };
+const SCHEDULES = { const: 0, step: 1, cosine: 2 };
 
 // Frees the native side of a model: its wasm-heap buffers, the fx_model and its context. `h` holds only
 // numbers, so a FinalizationRegistry can run it for a model that was dropped without dispose().
