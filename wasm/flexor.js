@@ -129,14 +129,15 @@ function free(p) {
   rt.ex.fxw_free(p);
 }
 
-/** Throws a FlexorError for a failed C call (status != 0), then clears the context. */
-function check(ctx, fn, status) {
+/** Throws a FlexorError for a failed C call (status != 0), then clears the context. `prefix` (optional)
+ * says which input was at fault, e.g. 'labels'. */
+function check(ctx, fn, status, prefix = '') {
   if (status === 0) return;
   const { ex } = rt;
   let msg = cString(ex.fx_ctx_message(ctx) >>> 0);
   if (!msg) msg = cString(ex.fx_status_str(status) >>> 0);
   ex.fx_ctx_clear(ctx);
-  throw new FlexorError(fn, status, msg);
+  throw new FlexorError(fn, status, prefix ? `${prefix}: ${msg}` : msg);
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -501,6 +502,7 @@ export class Model {
   #params = null; // Map name -> {name, node, kind, length, trainable, data, grad}
   #lastN = 0;
   #lastTrain = false;
+  #metadata = '';
 
   /** @private Use Model.create. */
   constructor(token, h) {
@@ -553,6 +555,145 @@ export class Model {
     }
     finalizer?.register(model, h, h);
     return model;
+  }
+
+  /**
+   * Internal (module-private key): the native handles {ctx, m} of a live, built model, for Trainer and
+   * Model#evaluate. forget = true marks the last forward as unknown (the trainer ran its own).
+   * @param {Model} model @param {string} fn @param {string} role  'the model', 'the teacher', ...
+   * @param {boolean} [forget]
+   */
+  static [HANDLES](model, fn, role, forget = false) {
+    if (!(model instanceof Model)) throw new FlexorError(fn, Status.EINVAL, `${role} must be a Model (got ${String(model)})`);
+    if (!model.#h.ctx) throw new FlexorError(fn, Status.ESTATE, `${role} was disposed`);
+    if (!model.#built) throw new FlexorError(fn, Status.ESTATE, `${role} is not built yet; call build() first`);
+    if (forget) {
+      model.#lastN = 0;
+      model.#lastTrain = false;
+    }
+    return model.#h;
+  }
+
+  // Initialises a zoo network's parameters as `flexor train` does (seed shared with the XOR networks).
+  static #initZoo(fn, model, seed, alphaInit, latStd) {
+    try {
+      model.initParams({ seed, alphaInit, latStd });
+    } catch (e) {
+      model.dispose();
+      throw e;
+    }
+    return model;
+  }
+
+  static #zooCommon(fn, o, maxBatchDefault, alphaDefault) {
+    const q = int(fn, 'q', o.q, 1);
+    if (!o.fp && (q < 1 || q > 4))
+      throw new FlexorError(fn, Status.EINVAL, `q (bit planes) must be 1..4 (got ${q}); use fp: true for full precision`);
+    const seed = o.seed ?? 1;
+    return {
+      q: o.fp ? 0 : q, nOut: int(fn, 'nOut', o.nOut, 20), nIn: int(fn, 'nIn', o.nIn, 16), nTap: int(fn, 'nTap', o.nTap, 2),
+      seed, halves: seedHalves(fn, 'seed', seed), maxBatch: int(fn, 'maxBatch', o.maxBatch, maxBatchDefault),
+      training: (o.training ?? true) ? 1 : 0, alphaInit: num(fn, 'alphaInit', o.alphaInit, alphaDefault),
+      latStd: num(fn, 'latStd', o.latStd, 0.001),
+    };
+  }
+
+  /**
+   * The paper's LeNet-5 for MNIST (1x28x28 -> 10 classes): 32C5-MP2-64C5-MP2-512FC-10 with 'same' padding,
+   * ReLU and biases; built and initialised (Kaiming weights, latent values N(0, latStd^2)) exactly as
+   * `flexor train mnist` builds it, ready for a {@link Trainer}.
+   * @param {{q?: number, nOut?: number, nIn?: number, nTap?: number, seed?: number|bigint, fp?: boolean,
+   *   nInPerLayer?: number[], maxBatch?: number, training?: boolean, alphaInit?: number, latStd?: number}} [opts]
+   *   defaults: q 1, nOut 20, nIn 16 (0.8 bits/weight), nTap 2, seed 1, fp false, maxBatch 64, training true,
+   *   alphaInit 0 (the Kaiming scale), latStd 0.001. fp: every layer full precision. nInPerLayer: n_in of
+   *   (conv1, conv2, fc1, fc2), where 0 keeps that layer full precision. seed seeds both the XOR networks
+   *   (plane p of every layer uses (seed, p)) and the initialisation.
+   * @returns {Model}
+   */
+  static lenet5(opts = {}) {
+    const fn = 'Model.lenet5';
+    const r = runtime(fn);
+    const o = opts || {};
+    const z = Model.#zooCommon(fn, o, 64, 0);
+    let nin4 = 0;
+    if (o.nInPerLayer != null) {
+      const a = arrayLike(fn, 'nInPerLayer', o.nInPerLayer);
+      if (a.length !== 4)
+        throw new FlexorError(fn, Status.EINVAL, `nInPerLayer must have 4 entries (conv1, conv2, fc1, fc2), got ${a.length}`);
+      const v = Array.from(a, (x, i) => int(fn, `nInPerLayer[${i}]`, x));
+      nin4 = r.scratch + S_NIN4;
+      heap().i32.set(v, nin4 >>> 2);
+    }
+    const m = Model[ADOPT](fn, (ctx, out) => r.ex.fxw_lenet5(ctx, out, z.q, z.nOut, z.nIn, z.nTap, z.halves[0],
+      z.halves[1], nin4, z.maxBatch, z.training));
+    return Model.#initZoo(fn, m, z.seed, z.alphaInit, z.latStd);
+  }
+
+  /**
+   * He et al.'s CIFAR ResNet-depth (3x32x32 -> 10 classes, option-A shortcuts): the first conv, the last
+   * dense layer and BN stay full precision, every 3x3 conv of stage s is FleXOR; built and initialised as
+   * `flexor train cifar10` does.
+   * @param {{depth?: number, q?: number, nOut?: number, nIn?: number, nInPerStage?: number[], nTap?: number,
+   *   seed?: number|bigint, fp?: boolean, maxBatch?: number, training?: boolean, alphaInit?: number,
+   *   latStd?: number}} [opts]  defaults: depth 20 (6n+2: 20, 32, 44, 56, 110), q 1, nOut 20, nIn 16, nTap 2,
+   *   seed 1, fp false, maxBatch 128, training true, alphaInit 0.2, latStd 0.001. nInPerStage: n_in of the
+   *   three stages (an entry of 0 takes nIn).
+   * @returns {Model}
+   */
+  static resnetCifar(opts = {}) {
+    const fn = 'Model.resnetCifar';
+    const r = runtime(fn);
+    const o = opts || {};
+    const z = Model.#zooCommon(fn, o, 128, 0.2);
+    const depth = int(fn, 'depth', o.depth, 20);
+    let st = [z.nIn, z.nIn, z.nIn];
+    if (o.nInPerStage != null) {
+      const a = arrayLike(fn, 'nInPerStage', o.nInPerStage);
+      if (a.length !== 3) throw new FlexorError(fn, Status.EINVAL, `nInPerStage must have 3 entries, got ${a.length}`);
+      st = Array.from(a, (x, i) => int(fn, `nInPerStage[${i}]`, x) || z.nIn);
+    }
+    const m = Model[ADOPT](fn, (ctx, out) => r.ex.fxw_resnet_cifar(ctx, out, depth, z.q, z.nOut, st[0], st[1], st[2],
+      z.nTap, z.halves[0], z.halves[1], z.maxBatch, z.training));
+    return Model.#initZoo(fn, m, z.seed, z.alphaInit, z.latStd);
+  }
+
+  /**
+   * Loads a model file (docs/FORMAT.md; what {@link Model#save} or `flexor train --out/--ckpt` wrote). Every
+   * field is validated (magic, version, checksum, shapes, finite values); a bad file gives a FlexorError
+   * (FX_EFORMAT / FX_EVERSION) naming the problem. The file's metadata block is decoded as UTF-8 into
+   * {@link Model#metadata}.
+   * @param {Uint8Array|ArrayBuffer} bytes  the whole file
+   * @param {{maxBatch?: number, training?: boolean}} [opts]  maxBatch (default 1) the largest batch the
+   *   model will run; training (default false) true needs a checkpoint file and restores its latent values,
+   *   optimiser state and step count, so training continues where it stopped.
+   * @returns {Model}
+   */
+  static load(bytes, opts = {}) {
+    const fn = 'Model.load';
+    const r = runtime(fn);
+    const u8 = bytesOf(fn, 'bytes', bytes);
+    const maxBatch = int(fn, 'maxBatch', opts?.maxBatch, 1);
+    const training = opts?.training ? 1 : 0;
+    const p = copyIn(fn, u8, `the ${u8.length}-byte model file`);
+    let metadata = '';
+    try {
+      const m = Model[ADOPT](fn, (ctx, out) => {
+        const s = r.scratch;
+        heap().u32[(s + S_EXTRA) >>> 2] = 0;
+        heap().u32[(s + S_EXTRALEN) >>> 2] = 0;
+        const status = r.ex.fxw_model_load(ctx, p, u8.length, maxBatch, training, out, s + S_EXTRA, s + S_EXTRALEN);
+        if (status === 0) {
+          const { u32 } = heap();
+          const xp = u32[(s + S_EXTRA) >>> 2], xl = u32[(s + S_EXTRALEN) >>> 2];
+          if (xp && xl) metadata = utf8.decode(heap().u8.subarray(xp, xp + xl));
+        }
+        return status;
+      });
+      m.#metadata = metadata;
+      return m;
+    } finally {
+      free(p);
+    }
   }
 
   #live(fn) {
@@ -958,6 +1099,145 @@ export class Model {
     return heap().f32.slice(p, p + this.#lastN * c * hh * w);
   }
 
+  /**
+   * Serialises the model (docs/FORMAT.md) into a new Uint8Array (a copy; nothing stays in the wasm heap).
+   * @param {{kind?: 'inference'|'checkpoint', metadata?: string|Uint8Array}} [opts]  kind 'inference' (default):
+   *   FleXOR layers as packed sign bits only, the deployable model; 'checkpoint': latent floats, optimiser
+   *   state and step count too (needs a training model), so {@link Model.load}(bytes, {training: true})
+   *   resumes. metadata (default ''): text (stored as UTF-8) or bytes kept in the file's extra block.
+   * @returns {Uint8Array}
+   */
+  save(opts = {}) {
+    const fn = 'Model.save';
+    const r = this.#builtOr(fn);
+    const kind = opts?.kind ?? 'inference';
+    if (typeof kind !== 'string' || !Object.hasOwn(SAVE_KINDS, kind))
+      throw new FlexorError(fn, Status.EINVAL, `kind must be 'inference' or 'checkpoint' (got ${String(kind)})`);
+    const meta = opts?.metadata ?? '';
+    const mb = typeof meta === 'string' ? new TextEncoder().encode(meta) : bytesOf(fn, 'metadata', meta);
+    const mp = mb.length ? copyIn(fn, mb, 'the metadata') : 0;
+    const s = r.scratch, ctx = this.#h.ctx;
+    try {
+      heap().u32[(s + S_EXTRA) >>> 2] = 0;
+      check(ctx, fn, r.ex.fxw_model_save(ctx, this.#h.m, SAVE_KINDS[kind], mp, mb.length, s + S_EXTRA, s + S_EXTRALEN));
+      const { u32 } = heap();
+      const bp = u32[(s + S_EXTRA) >>> 2], len = u32[(s + S_EXTRALEN) >>> 2];
+      const out = heap().u8.slice(bp, bp + len);
+      r.ex.fx_buffer_free(ctx, bp);
+      return out;
+    } finally {
+      free(mp);
+    }
+  }
+
+  /**
+   * The size in bytes of the file {@link Model#save} would write (without metadata). It serialises the
+   * model to find out, so it costs about as much as save().
+   * @param {{kind?: 'inference'|'checkpoint'}} [opts] @returns {number}
+   */
+  sizeBytes(opts = {}) {
+    return this.save({ kind: opts?.kind ?? 'inference' }).length;
+  }
+
+  /**
+   * Eval-mode top-1 accuracy over a dataset (no augmentation), in batches of maxBatch (fx_evaluate).
+   * @param {Dataset} dataset  same input shape as the model
+   * @param {{preds?: boolean}} [opts]  preds (default false): also return every prediction
+   * @returns {{correct: number, total: number, accuracy: number, preds?: Int32Array}}  accuracy = correct/total
+   *   (a fraction in 0..1); preds[i] = the predicted class of sample i
+   */
+  evaluate(dataset, opts = {}) {
+    const fn = 'Model.evaluate';
+    const r = this.#builtOr(fn);
+    const dh = Dataset[HANDLES](dataset, fn, 'the dataset');
+    const n = dataset.length;
+    const wantPreds = !!opts?.preds;
+    const pp = wantPreds ? malloc(fn, 4 * n, `${n} predictions`) : 0;
+    this.#lastN = 0;
+    this.#lastTrain = false;
+    try {
+      check(this.#h.ctx, fn, r.ex.fx_evaluate(this.#h.ctx, this.#h.m, dh.ds, this.#xBuf, r.scratch + S_CORRECT, pp));
+      const correct = heap().i32[(r.scratch + S_CORRECT) >>> 2];
+      const out = { correct, total: n, accuracy: correct / n };
+      if (wantPreds) out.preds = heap().i32.slice(pp >>> 2, (pp >>> 2) + n);
+      return out;
+    } finally {
+      free(pp);
+    }
+  }
+
+  /**
+   * Class probabilities (softmax of the eval-mode logits) of n samples, in chunks of maxBatch.
+   * @param {Float32Array|ArrayLike<number>} x  n*c*h*w normalised input values (NCHW), e.g. from
+   *   {@link Dataset#batch}
+   * @param {number} n  samples (any n >= 1)
+   * @returns {Float32Array} (n, classes) probabilities, each row summing to 1
+   */
+  predict(x, n) {
+    const fn = 'Model.predict';
+    this.#builtOr(fn);
+    arrayLike(fn, 'x', x);
+    int(fn, 'n', n);
+    if (n < 1) throw new FlexorError(fn, Status.EINVAL, `n must be >= 1 (got ${n})`);
+    const [c, hh, w] = this.#input;
+    const per = c * hh * w, k = this.#classes;
+    if (x.length !== n * per)
+      throw new FlexorError(fn, Status.ESHAPE, `x has ${x.length} values; ${n} samples of ${c}x${hh}x${w} need ${n * per}`);
+    const out = new Float32Array(n * k);
+    for (let i = 0; i < n; i += this.#maxBatch) {
+      const b = Math.min(this.#maxBatch, n - i);
+      const part = typeof x.subarray === 'function' ? x.subarray(i * per, (i + b) * per)
+        : Array.prototype.slice.call(x, i * per, (i + b) * per);
+      const z = this.forward(part, b);
+      for (let s = 0; s < b; s++) {
+        let mx = -Infinity;
+        for (let j = 0; j < k; j++) mx = Math.max(mx, z[s * k + j]);
+        let sum = 0;
+        for (let j = 0; j < k; j++) sum += Math.exp(z[s * k + j] - mx);
+        for (let j = 0; j < k; j++) out[(i + s) * k + j] = Math.exp(z[s * k + j] - mx) / sum;
+      }
+    }
+    return out;
+  }
+
+  // Weights in FleXOR layers and the bits they store (q * n_slices * n_in per layer, tails charged).
+  #flexorTotals(fn) {
+    this.#live(fn);
+    const nodes = this.nodes();
+    let bits = 0, n = 0;
+    for (const node of nodes) {
+      if (!node.flexor) continue;
+      const src = nodes[node.inputs[0]];
+      const fan = node.kind === 'conv' ? src.shape[0] * node.k * node.k : src.shape[0] * src.shape[1] * src.shape[2];
+      const w = node.cOut * fan;
+      bits += node.flexor.q * Math.ceil(w / node.flexor.nOut) * node.flexor.nIn;
+      n += w;
+    }
+    return { bits, n };
+  }
+
+  /**
+   * Bits stored per weight over the FleXOR layers: sum q*n_slices*n_in / sum weights (n_slices =
+   * ceil(c_out*fan_in/n_out)); 32 when the model has no FleXOR layer. Full-precision layers, biases and BN
+   * are not counted. @type {number}
+   */
+  get bitsPerWeight() {
+    const { bits, n } = this.#flexorTotals('Model.bitsPerWeight');
+    return n ? bits / n : 32;
+  }
+
+  /** The number of weights in FleXOR layers. @type {number} */
+  get flexorWeights() { return this.#flexorTotals('Model.flexorWeights').n; }
+
+  /** Optimiser steps taken so far (restored from a checkpoint by load). @type {number} */
+  get steps() {
+    const r = this.#live('Model.steps');
+    return Number(r.ex.fx_model_steps(this.#h.m));
+  }
+
+  /** The metadata text of the file this model was loaded from ('' when it was not loaded or had none). @type {string} */
+  get metadata() { return this.#metadata; }
+
   /** Bytes and blocks this model's context holds in the wasm heap. @returns {{bytes: number, blocks: number}} */
   memoryUsage() {
     const r = this.#live('Model.memoryUsage');
@@ -982,6 +1262,514 @@ export class Model {
     releaseHandles(this.#h);
     this.#params = null;
     this.#xBuf = this.#labelBuf = this.#teacherBuf = 0;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Datasets
+// ---------------------------------------------------------------------------------------------------------
+
+const CREATE_DATASET = Symbol('Dataset.create');
+
+// Frees a dataset's descriptors, its context and its image/label blocks (numbers only: finalizer-safe).
+function releaseDataset(h) {
+  const r = rt;
+  if (!r || !h.ctx) return;
+  if (h.ds) r.ex.fxw_dataset_free(h.ctx, h.ds);
+  if (h.plain && h.plain !== h.ds) r.ex.fxw_dataset_free(h.ctx, h.plain);
+  for (const p of h.bufs) free(p);
+  h.bufs = [];
+  r.leakedBytes += r.ex.fx_ctx_mem_used(h.ctx) >>> 0;
+  r.leakedBlocks += r.ex.fx_ctx_live_blocks(h.ctx) >>> 0;
+  r.ex.fx_ctx_free(h.ctx);
+  r.datasets.delete(h);
+  h.ctx = h.ds = h.plain = h.images = h.labels = 0;
+}
+
+const datasetFinalizer = typeof FinalizationRegistry === 'function' ? new FinalizationRegistry(releaseDataset) : null;
+
+/**
+ * A labelled image set held in the wasm heap (uint8 pixels, CHW per image, and uint8 labels) with its
+ * normalisation (per channel, on pixels scaled to [0, 1]) and optional augmentation (random crop with
+ * 4-pixel zero padding + horizontal flip, applied by a {@link Trainer}; never by evaluation). Made by
+ * {@link Dataset.fromIdx}, {@link Dataset.fromCifar} or {@link Dataset.fromArrays}; dispose() frees it now.
+ * A Trainer keeps its dataset: dispose the trainer first.
+ */
+export class Dataset {
+  /** @type {{ctx: number, ds: number, plain: number, images: number, labels: number, bufs: number[]}} */
+  #h;
+  #n;
+  #shape;
+  #mean;
+  #std;
+  #augment;
+
+  /** @private Use Dataset.fromIdx, Dataset.fromCifar or Dataset.fromArrays. */
+  constructor(token, h, n, shape, mean, std, augment) {
+    if (token !== CREATE_DATASET) throw new TypeError('use Dataset.fromIdx, Dataset.fromCifar or Dataset.fromArrays');
+    this.#h = h;
+    this.#n = n;
+    this.#shape = shape;
+    this.#mean = mean;
+    this.#std = std;
+    this.#augment = augment;
+  }
+
+  /**
+   * Internal (module-private key): the native handles of a live dataset.
+   * @param {Dataset} d @param {string} fn @param {string} role
+   */
+  static [HANDLES](d, fn, role) {
+    if (!(d instanceof Dataset)) throw new FlexorError(fn, Status.EINVAL, `${role} must be a Dataset (got ${String(d)})`);
+    if (!d.#h.ctx) throw new FlexorError(fn, Status.ESTATE, `${role} was disposed`);
+    return d.#h;
+  }
+
+  // Wraps images/labels blocks (owned from here on only when this succeeds; the caller frees `bufs` on a
+  // throw) into a descriptor with its own context.
+  static #adopt(fn, { images, labels, bufs, n, c, h, w, mean, std, augment }) {
+    const r = rt;
+    const mean3 = perChannel(fn, 'mean', mean, c, 0), std3 = perChannel(fn, 'std', std, c, 1);
+    for (let i = 0; i < c; i++)
+      if (!(std3[i] > 0)) throw new FlexorError(fn, Status.EINVAL, `std[${i}] must be > 0 (got ${std3[i]})`);
+    const ctx = r.ex.fxw_ctx_new() >>> 0;
+    if (!ctx) throw new FlexorError(fn, Status.ENOMEM, 'cannot allocate a context');
+    const hd = { ctx, ds: 0, plain: 0, images, labels, bufs: [] };
+    const s = r.scratch;
+    const make = (aug) => {
+      heap().f32.set([...mean3, ...std3], (s + S_MEANSTD) >>> 2);
+      check(ctx, fn, r.ex.fxw_dataset_new(ctx, s + S_OUT, images, labels, n, c, h, w, s + S_MEANSTD, s + S_MEANSTD + 12,
+        aug));
+      return heap().u32[(s + S_OUT) >>> 2];
+    };
+    try {
+      hd.ds = make(augment ? 1 : 0);
+      hd.plain = augment ? make(0) : hd.ds;
+    } catch (e) {
+      releaseDataset(hd);
+      throw e;
+    }
+    hd.bufs = bufs;
+    r.datasets.add(hd);
+    const d = new Dataset(CREATE_DATASET, hd, n, [c, h, w], mean3.slice(0, c), std3.slice(0, c), !!augment);
+    datasetFinalizer?.register(d, hd, hd);
+    return d;
+  }
+
+  // fxw_idx_parse of a block: [rank, dims (4), data pointer].
+  static #idx(fn, which, p, len) {
+    const r = rt, s = r.scratch;
+    check(r.ctx, fn, r.ex.fxw_idx_parse(r.ctx, p, len, s + S_DIMS, s + S_OUT), which);
+    const { i32, u32 } = heap();
+    const d = i32.slice((s + S_DIMS) >>> 2, ((s + S_DIMS) >>> 2) + 5);
+    return { rank: d[0], dims: Array.from(d.subarray(1, 1 + d[0])), data: u32[(s + S_OUT) >>> 2] };
+  }
+
+  /**
+   * A dataset from IDX files (MNIST's format), parsed by the core's IDX reader (fx_idx_parse): magic,
+   * element type (unsigned byte), rank and the exact byte length are validated, and a bad file gives a
+   * FlexorError (FX_EFORMAT) saying which file and what is wrong. Images are (n, h, w) or (n, c, h, w);
+   * labels (n). The bytes are copied into the wasm heap.
+   * @param {Uint8Array|ArrayBuffer} imagesBytes  e.g. train-images-idx3-ubyte
+   * @param {Uint8Array|ArrayBuffer} labelsBytes  e.g. train-labels-idx1-ubyte
+   * @param {{mean?: number[], std?: number[], augment?: boolean}} [opts]  normalisation per channel (1 or c
+   *   values); defaults MNIST's [0.1307] and [0.3081] (as the native CLI); augment default false
+   * @returns {Dataset}
+   */
+  static fromIdx(imagesBytes, labelsBytes, opts = {}) {
+    const fn = 'Dataset.fromIdx';
+    runtime(fn);
+    const img = bytesOf(fn, 'imagesBytes', imagesBytes), lab = bytesOf(fn, 'labelsBytes', labelsBytes);
+    const bufs = [];
+    try {
+      const ip = copyIn(fn, img, `the ${img.length}-byte IDX image file`);
+      bufs.push(ip);
+      const im = Dataset.#idx(fn, 'images', ip, img.length);
+      const lp = copyIn(fn, lab, `the ${lab.length}-byte IDX label file`);
+      bufs.push(lp);
+      const lb = Dataset.#idx(fn, 'labels', lp, lab.length);
+      if (im.rank !== 3 && im.rank !== 4)
+        throw new FlexorError(fn, Status.EFORMAT, `images: a rank-${im.rank} IDX array; images need rank 3 (n, h, w) or 4 (n, c, h, w)`);
+      if (lb.rank !== 1) throw new FlexorError(fn, Status.EFORMAT, `labels: a rank-${lb.rank} IDX array; labels need rank 1`);
+      if (im.dims[0] !== lb.dims[0])
+        throw new FlexorError(fn, Status.ESHAPE, `${im.dims[0]} images but ${lb.dims[0]} labels`);
+      const [n, c, h, w] = im.rank === 4 ? im.dims : [im.dims[0], 1, im.dims[1], im.dims[2]];
+      return Dataset.#adopt(fn, {
+        images: im.data, labels: lb.data, bufs, n, c, h, w, mean: opts?.mean ?? [0.1307], std: opts?.std ?? [0.3081],
+        augment: !!opts?.augment,
+      });
+    } catch (e) {
+      for (const p of bufs) free(p);
+      throw e;
+    }
+  }
+
+  /**
+   * A dataset from CIFAR-10 binary batches (records of 1 label byte + 3072 CHW pixel bytes), parsed by the
+   * core (fx_cifar_parse: whole records, labels 0..9), concatenated in order.
+   * @param {Array<Uint8Array|ArrayBuffer>|Uint8Array|ArrayBuffer} batches  e.g. the bytes of
+   *   data_batch_1.bin .. data_batch_5.bin, or of test_batch.bin
+   * @param {{mean?: number[], std?: number[], augment?: boolean}} [opts]  defaults: the ImageNet statistics
+   *   [0.485, 0.456, 0.406] and [0.229, 0.224, 0.225] (as the native CLI), augment false (the CLI trains with
+   *   augment true)
+   * @returns {Dataset}
+   */
+  static fromCifar(batches, opts = {}) {
+    const fn = 'Dataset.fromCifar';
+    const r = runtime(fn);
+    const list = Array.isArray(batches) ? batches : [batches];
+    if (!list.length) throw new FlexorError(fn, Status.EINVAL, 'no batches given');
+    const views = list.map((b, i) => bytesOf(fn, `batches[${i}]`, b));
+    const REC = 3073, PIX = 3072;
+    let n = 0;
+    for (const v of views) n += Math.floor(v.length / REC);
+    const bufs = [];
+    try {
+      const ip = malloc(fn, n * PIX, `${n} CIFAR-10 images`);
+      bufs.push(ip);
+      const lp = malloc(fn, n, `${n} CIFAR-10 labels`);
+      bufs.push(lp);
+      let off = 0;
+      for (let i = 0; i < views.length; i++) {
+        const tmp = copyIn(fn, views[i], `CIFAR-10 batch ${i}`);
+        try {
+          check(r.ctx, fn, r.ex.fxw_cifar_parse(r.ctx, tmp, views[i].length, r.scratch + S_OUT, lp + off, ip + off * PIX),
+            list.length > 1 ? `batches[${i}]` : '');
+          off += heap().i32[(r.scratch + S_OUT) >>> 2];
+        } finally {
+          free(tmp);
+        }
+      }
+      return Dataset.#adopt(fn, {
+        images: ip, labels: lp, bufs, n: off, c: 3, h: 32, w: 32, mean: opts?.mean ?? [0.485, 0.456, 0.406],
+        std: opts?.std ?? [0.229, 0.224, 0.225], augment: !!opts?.augment,
+      });
+    } catch (e) {
+      for (const p of bufs) free(p);
+      throw e;
+    }
+  }
+
+  /**
+   * A dataset from raw arrays (copied into the wasm heap).
+   * @param {Uint8Array|ArrayLike<number>} images  n*c*h*w pixel bytes, CHW per image
+   * @param {Uint8Array|ArrayLike<number>} labels  n class indices 0..255
+   * @param {{n?: number, c: number, h: number, w: number, mean?: number[], std?: number[], augment?: boolean}} opts
+   *   n defaults to labels.length; mean/std per channel (1 or c values) default [0] and [1] (pixels / 255);
+   *   augment default false
+   * @returns {Dataset}
+   */
+  static fromArrays(images, labels, opts) {
+    const fn = 'Dataset.fromArrays';
+    runtime(fn);
+    arrayLike(fn, 'images', images);
+    arrayLike(fn, 'labels', labels);
+    const o = opts || {};
+    const n = int(fn, 'n', o.n, labels.length), c = int(fn, 'c', o.c), h = int(fn, 'h', o.h), w = int(fn, 'w', o.w);
+    if (n < 1 || c < 1 || h < 1 || w < 1)
+      throw new FlexorError(fn, Status.EINVAL, `n, c, h and w must be >= 1 (got ${n}, ${c}, ${h}, ${w})`);
+    if (images.length !== n * c * h * w)
+      throw new FlexorError(fn, Status.ESHAPE, `images has ${images.length} bytes; ${n} images of ${c}x${h}x${w} need ${n * c * h * w}`);
+    if (labels.length < n) throw new FlexorError(fn, Status.ESHAPE, `labels has ${labels.length} entries for ${n} images`);
+    const asBytes = (name, v, len) => {
+      if (v instanceof Uint8Array) return v.subarray(0, len);
+      const out = new Uint8Array(len);
+      for (let i = 0; i < len; i++) {
+        const x = v[i];
+        if (!Number.isInteger(x) || x < 0 || x > 255) throw new FlexorError(fn, Status.EINVAL, `${name}[${i}] is ${x}, not a byte`);
+        out[i] = x;
+      }
+      return out;
+    };
+    const img = asBytes('images', images, images.length), lab = asBytes('labels', labels, n);
+    const bufs = [];
+    try {
+      const ip = copyIn(fn, img, `${n} images`);
+      bufs.push(ip);
+      const lp = copyIn(fn, lab, `${n} labels`);
+      bufs.push(lp);
+      return Dataset.#adopt(fn, {
+        images: ip, labels: lp, bufs, n, c, h, w, mean: o.mean ?? [0], std: o.std ?? [1], augment: !!o.augment,
+      });
+    } catch (e) {
+      for (const p of bufs) free(p);
+      throw e;
+    }
+  }
+
+  #live(fn) {
+    if (!this.#h.ctx) throw new FlexorError(fn, Status.ESTATE, 'the dataset was disposed');
+    return rt;
+  }
+
+  /**
+   * A new dataset of the first n samples (a copy, with the same normalisation and augmentation).
+   * @param {number} n  1..length @returns {Dataset}
+   */
+  subset(n) {
+    const fn = 'Dataset.subset';
+    this.#live(fn);
+    int(fn, 'n', n);
+    if (n < 1 || n > this.#n) throw new FlexorError(fn, Status.EINVAL, `n must be in 1..${this.#n} (got ${n})`);
+    const [c, h, w] = this.#shape;
+    const per = c * h * w;
+    const bufs = [];
+    try {
+      const ip = malloc(fn, n * per, `${n} images`);
+      bufs.push(ip);
+      const lp = malloc(fn, n, `${n} labels`);
+      bufs.push(lp);
+      const { u8 } = heap();
+      u8.copyWithin(ip, this.#h.images, this.#h.images + n * per);
+      u8.copyWithin(lp, this.#h.labels, this.#h.labels + n);
+      return Dataset.#adopt(fn, {
+        images: ip, labels: lp, bufs, n, c, h, w, mean: this.#mean, std: this.#std, augment: this.#augment,
+      });
+    } catch (e) {
+      for (const p of bufs) free(p);
+      throw e;
+    }
+  }
+
+  /**
+   * Normalised network input and labels of samples start..start+count-1 (never augmented): what
+   * evaluation feeds the model, ready for {@link Model#forward} or {@link Model#predict}.
+   * @param {number} start @param {number} count
+   * @returns {{x: Float32Array, labels: Int32Array}}  x (count, c, h, w)
+   */
+  batch(start, count) {
+    const fn = 'Dataset.batch';
+    const r = this.#live(fn);
+    int(fn, 'start', start);
+    int(fn, 'count', count);
+    if (start < 0 || count < 1 || start + count > this.#n)
+      throw new FlexorError(fn, Status.EINVAL, `samples ${start}..${start + count - 1} are outside 0..${this.#n - 1}`);
+    const [c, h, w] = this.#shape;
+    const per = c * h * w;
+    const p = malloc(fn, 4 * count * (per + 2), `a batch of ${count} samples`);
+    try {
+      const idx = p, lab = p + 4 * count, x = p + 8 * count;
+      const { i32 } = heap();
+      for (let i = 0; i < count; i++) i32[(idx >>> 2) + i] = start + i;
+      check(this.#h.ctx, fn, r.ex.fx_dataset_batch(this.#h.ctx, this.#h.plain, idx, count, 0, x, lab));
+      const hp = heap();
+      return { x: hp.f32.slice(x >>> 2, (x >>> 2) + count * per), labels: hp.i32.slice(lab >>> 2, (lab >>> 2) + count) };
+    } finally {
+      free(p);
+    }
+  }
+
+  /** A copy of the labels (n bytes). @returns {Uint8Array} */
+  labels() {
+    this.#live('Dataset.labels');
+    return heap().u8.slice(this.#h.labels, this.#h.labels + this.#n);
+  }
+
+  /** The number of samples. @type {number} */
+  get length() { return this.#n; }
+  /** One sample's shape [c, h, w]. @type {[number, number, number]} */
+  get shape() { return [...this.#shape]; }
+  /** The normalisation: per-channel mean and std (on pixels / 255). @type {{mean: number[], std: number[]}} */
+  get normalization() { return { mean: [...this.#mean], std: [...this.#std] }; }
+  /** Whether training batches are augmented (random crop + flip). @type {boolean} */
+  get augment() { return this.#augment; }
+  /** Whether dispose() was called. @type {boolean} */
+  get disposed() { return !this.#h.ctx; }
+
+  /** Frees the dataset now; later use throws. Dispose trainers that use it first. A second call is harmless. */
+  dispose() {
+    if (!this.#h.ctx) return;
+    datasetFinalizer?.unregister(this.#h);
+    releaseDataset(this.#h);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Trainer
+// ---------------------------------------------------------------------------------------------------------
+
+function releaseTrainer(h) {
+  const r = rt;
+  if (!r || !h.ctx) return;
+  if (h.tr) r.ex.fx_trainer_free(h.ctx, h.tr);
+  r.leakedBytes += r.ex.fx_ctx_mem_used(h.ctx) >>> 0;
+  r.leakedBlocks += r.ex.fx_ctx_live_blocks(h.ctx) >>> 0;
+  r.ex.fx_ctx_free(h.ctx);
+  r.trainers.delete(h);
+  h.ctx = h.tr = 0;
+}
+
+const trainerFinalizer = typeof FinalizationRegistry === 'function' ? new FinalizationRegistry(releaseTrainer) : null;
+
+/**
+ * The core's training loop (fx_trainer, the one the native CLI runs): seeded epoch permutations, augmented
+ * batches (when the dataset augments), LR and S_tanh schedules over fractional epochs, optional
+ * distillation from a teacher, optimiser steps. Deterministic: the same seed, model, data and build give the
+ * same weights, and stopping and resuming at a step boundary (save a checkpoint, load it with
+ * `{training: true}`, {@link Trainer#seek}) gives the same result as an uninterrupted run. The last partial
+ * batch of each epoch is dropped.
+ *
+ * The trainer uses the model, the dataset and the teacher by reference: they must outlive it (dispose the
+ * trainer first); run() and seek() throw a FlexorError (FX_ESTATE) if one of them was disposed.
+ */
+export class Trainer {
+  /** @type {{ctx: number, tr: number}} */
+  #h;
+  #model;
+  #dataset;
+  #teacher;
+  #spe;
+  #epochs;
+  #batch;
+  #epoch = 0;
+  #step = 0;
+
+  /**
+   * @param {Model} model  built for training (Model.lenet5(), build({training: true}), load(.., {training: true}))
+   * @param {Dataset} dataset  the training set, same input shape as the model
+   * @param {{teacher?: Model|null, schedule?: 'const'|'step'|'cosine', lr: number, warmup?: number, epochs: number,
+   *   gamma?: number, milestones?: number[], sTanh?: number, sTanh0?: number, optimizer?: 'sgd'|'adam',
+   *   momentum?: number, nesterov?: boolean, beta1?: number, beta2?: number, eps?: number, weightDecay?: number,
+   *   mode?: 'flexor'|'ste'|'analog', batch?: number, seed?: number|bigint, T?: number, kd?: number}} opts
+   *   lr and epochs (> 0, may be fractional) are required. Defaults: schedule 'cosine', warmup 0 (epochs of
+   *   linear LR warmup), gamma 0.5 and milestones [] (the 'step' schedule: lr *= gamma at each milestone
+   *   epoch, at most 8), sTanh 10 and sTanh0 = sTanh (S_tanh ramps from sTanh0 to sTanh over the warmup),
+   *   optimizer 'sgd' with momentum 0.9 and no Nesterov, Adam beta1 0.9, beta2 0.999, eps 1e-8, weightDecay 0,
+   *   mode 'flexor' (the FleXOR backward; 'ste' straight-through, 'analog' tanh), batch = model.maxBatch
+   *   (2..maxBatch), seed 1, and with a teacher (an inference model with the same input and classes, maxBatch
+   *   >= batch) distillation with temperature T 4 and weight kd 0.9.
+   */
+  constructor(model, dataset, opts) {
+    const fn = 'new Trainer';
+    const r = runtime(fn);
+    const mh = Model[HANDLES](model, fn, 'the model');
+    if (!model.training)
+      throw new FlexorError(fn, Status.ESTATE, 'the model was built for inference only; a trainer needs a training ' +
+        'model (build({training: true}), a zoo model, or Model.load(checkpoint, {training: true}))');
+    const dh = Dataset[HANDLES](dataset, fn, 'the dataset');
+    const o = opts || {};
+    const teacher = o.teacher ?? null;
+    const th = teacher === null ? null : Model[HANDLES](teacher, fn, 'the teacher');
+    const pick = (name, v, table, dflt) => {
+      const k = v ?? dflt;
+      if (typeof k !== 'string' || !Object.hasOwn(table, k))
+        throw new FlexorError(fn, Status.EINVAL, `${name} must be ${Object.keys(table).map((x) => `'${x}'`).join(', ')} (got ${String(k)})`);
+      return table[k];
+    };
+    const sched = pick('schedule', o.schedule, SCHEDULES, 'cosine');
+    const opt = pick('optimizer', o.optimizer, OPTIMIZERS, 'sgd');
+    const mode = pick('mode', o.mode, MODES, 'flexor');
+    const lr = num(fn, 'lr', o.lr), epochs = num(fn, 'epochs', o.epochs);
+    const sTanh = num(fn, 'sTanh', o.sTanh, 10);
+    const ms = Array.from(arrayLike(fn, 'milestones', o.milestones ?? []), (v, i) => num(fn, `milestones[${i}]`, v));
+    if (ms.length > 8) throw new FlexorError(fn, Status.EINVAL, `at most 8 milestones (got ${ms.length})`);
+    const batch = int(fn, 'batch', o.batch, model.maxBatch);
+    const [lo, hi] = seedHalves(fn, 'seed', o.seed ?? 1);
+    const args = [num(fn, 'warmup', o.warmup, 0), epochs, num(fn, 'gamma', o.gamma, 0.5)];
+    const rest = [sTanh, num(fn, 'sTanh0', o.sTanh0, sTanh), opt, num(fn, 'momentum', o.momentum, 0.9), o.nesterov ? 1 : 0,
+      num(fn, 'beta1', o.beta1, 0.9), num(fn, 'beta2', o.beta2, 0.999), num(fn, 'eps', o.eps, 1e-8),
+      num(fn, 'weightDecay', o.weightDecay, 0), mode, batch, lo, hi, num(fn, 'T', o.T, 4), num(fn, 'kd', o.kd, 0.9)];
+    const ctx = r.ex.fxw_ctx_new() >>> 0;
+    if (!ctx) throw new FlexorError(fn, Status.ENOMEM, 'cannot allocate a context');
+    const h = { ctx, tr: 0 };
+    try {
+      const s = r.scratch;
+      heap().f32.set(ms, (s + S_MILE) >>> 2);
+      check(ctx, fn, r.ex.fxw_trainer_new(ctx, s + S_OUT, mh.m, th ? th.m : 0, dh.ds, sched, lr, ...args, s + S_MILE,
+        ms.length, ...rest));
+      h.tr = heap().u32[(s + S_OUT) >>> 2];
+    } catch (e) {
+      releaseTrainer(h);
+      throw e;
+    }
+    r.trainers.add(h);
+    this.#h = h;
+    this.#model = model;
+    this.#dataset = dataset;
+    this.#teacher = teacher;
+    this.#batch = batch;
+    this.#epochs = epochs;
+    this.#spe = Math.floor(dataset.length / batch);
+    trainerFinalizer?.register(this, h, h);
+  }
+
+  #live(fn) {
+    if (!this.#h.ctx) throw new FlexorError(fn, Status.ESTATE, 'the trainer was disposed');
+    const gone = this.#model.disposed ? 'model' : this.#dataset.disposed ? 'dataset'
+      : this.#teacher?.disposed ? 'teacher' : null;
+    if (gone)
+      throw new FlexorError(fn, Status.ESTATE, `the trainer's ${gone} was disposed; the model, dataset and teacher ` +
+        'must outlive the trainer (dispose the trainer first)');
+    return rt;
+  }
+
+  /**
+   * Runs up to maxSteps optimiser steps, stopping early at the end of an epoch or of the run.
+   * @param {number} [maxSteps]  default: to the end of the current epoch
+   * @returns {{epoch: number, step: number, stepsPerEpoch: number, epochDone: boolean, runDone: boolean,
+   *   loss: number, seen: number, correct: number, lr: number, sTanh: number}}  the position after the call
+   *   (epoch = epochs completed, step within the next epoch), whether it finished an epoch / the run, the mean
+   *   training loss, samples and right top-1 predictions (train mode) over this call, and lr and S_tanh at
+   *   its last step
+   */
+  run(maxSteps) {
+    const fn = 'Trainer.run';
+    const r = this.#live(fn);
+    const k = maxSteps === undefined ? 0x7fffffff : int(fn, 'maxSteps', maxSteps);
+    if (k < 0) throw new FlexorError(fn, Status.EINVAL, `maxSteps must be >= 0 (got ${k})`);
+    const s = r.scratch + S_STATS;
+    Model[HANDLES](this.#model, fn, 'the model', true);
+    check(this.#h.ctx, fn, r.ex.fxw_trainer_run(this.#h.ctx, this.#h.tr, k, s));
+    const { dv } = heap();
+    const v = Array.from({ length: 10 }, (_, i) => dv.getFloat64(s + 8 * i, true));
+    const [epoch, step, stepsPerEpoch, epochDone, runDone, lossSum, seen, correct, lr, sTanh] = v;
+    this.#epoch = epoch;
+    this.#step = step;
+    return {
+      epoch, step, stepsPerEpoch, epochDone: !!epochDone, runDone: !!runDone, loss: seen ? lossSum / seen : 0, seen,
+      correct, lr, sTanh,
+    };
+  }
+
+  /**
+   * Moves to (epoch, step), e.g. after loading a checkpoint: the next run() continues from there exactly
+   * as an uninterrupted run would.
+   * @param {number} epoch  epochs completed @param {number} step  0..stepsPerEpoch
+   * @returns {this}
+   */
+  seek(epoch, step) {
+    const fn = 'Trainer.seek';
+    const r = this.#live(fn);
+    check(this.#h.ctx, fn, r.ex.fx_trainer_seek(this.#h.ctx, this.#h.tr, int(fn, 'epoch', epoch), int(fn, 'step', step)));
+    this.#epoch = step === this.#spe ? epoch + 1 : epoch;
+    this.#step = step === this.#spe ? 0 : step;
+    return this;
+  }
+
+  /** Epochs completed. @type {number} */
+  get epoch() { return this.#epoch; }
+  /** The next step within the current epoch. @type {number} */
+  get step() { return this.#step; }
+  /** floor(dataset.length / batch). @type {number} */
+  get stepsPerEpoch() { return this.#spe; }
+  /** The batch size. @type {number} */
+  get batch() { return this.#batch; }
+  /** The schedule's length in epochs. @type {number} */
+  get epochs() { return this.#epochs; }
+  /** Whether every epoch of the schedule is done. @type {boolean} */
+  get done() { return this.#epoch * this.#spe + this.#step >= this.#epochs * this.#spe; }
+  /** The model being trained. @type {Model} */
+  get model() { return this.#model; }
+  /** The training set. @type {Dataset} */
+  get dataset() { return this.#dataset; }
+  /** Whether dispose() was called. @type {boolean} */
+  get disposed() { return !this.#h.ctx; }
+
+  /** Frees the trainer's buffers now (not the model or dataset). A second call is harmless. */
+  dispose() {
+    if (!this.#h.ctx) return;
+    trainerFinalizer?.unregister(this.#h);
+    releaseTrainer(this.#h);
   }
 }
 
