@@ -3,11 +3,16 @@
 // Workers: no Node built-in is imported statically; in Node the .wasm file is read with a dynamic
 // import('node:fs/promises') only when it is a file: URL or a path.
 //
-//   import { init, Model, xorNetwork } from './flexor.js';
+//   import { init, Model, Dataset, Trainer, xorNetwork } from './flexor.js';
 //   await init();                                      // or init({ wasmUrl | wasmBytes | wasmModule })
-//   const m = Model.create({ input: [3, 32, 32] });
-//   ...
-//   m.dispose();
+//   const m = Model.create({ input: [3, 32, 32] });    // layer by layer, then m.build(...), or a zoo network:
+//   const net = Model.lenet5({ nIn: 16, nOut: 20, nTap: 2 });          // 0.8 bits/weight
+//   const train = Dataset.fromIdx(imagesBytes, labelsBytes);           // MNIST IDX files
+//   const tr = new Trainer(net, train, { optimizer: 'adam', lr: 1e-3, epochs: 2, sTanh: 100 });
+//   while (!tr.run(8).runDone);                        // the core's training loop, a few steps per call
+//   net.evaluate(testSet);                             // {correct, total, accuracy}
+//   const file = net.save();                           // Uint8Array; Model.load(file) reads it back
+//   tr.dispose(); train.dispose(); net.dispose(); m.dispose();
 //
 // The C side speaks the flat ABI of src/api_flat.h (ints, floats and pointers only; a uint64 seed crosses
 // as two uint32 halves) plus the fx_* functions of src/flexor.h. Every C function returns an fx_status;
@@ -484,7 +489,8 @@ const finalizer = typeof FinalizationRegistry === 'function' ? new FinalizationR
 /**
  * A FleXOR network: a DAG of layers built in topological order (node 0 is the input), owning one arena
  * in the wasm heap and its own error context. Create with {@link Model.create}, add layers, then
- * {@link Model#build}; call {@link Model#dispose} when done (a dropped model is freed by the garbage
+ * {@link Model#build}; or take a built zoo network ({@link Model.lenet5}, {@link Model.resnetCifar}) or a
+ * model file ({@link Model.load}). Call {@link Model#dispose} when done (a dropped model is freed by the garbage
  * collector eventually, but dispose() frees it now).
  */
 export class Model {
@@ -1707,10 +1713,10 @@ export class Trainer {
    * Runs up to maxSteps optimiser steps, stopping early at the end of an epoch or of the run.
    * @param {number} [maxSteps]  default: to the end of the current epoch
    * @returns {{epoch: number, step: number, stepsPerEpoch: number, epochDone: boolean, runDone: boolean,
-   *   loss: number, seen: number, correct: number, lr: number, sTanh: number}}  the position after the call
-   *   (epoch = epochs completed, step within the next epoch), whether it finished an epoch / the run, the mean
-   *   training loss, samples and right top-1 predictions (train mode) over this call, and lr and S_tanh at
-   *   its last step
+   *   loss: number, lossSum: number, seen: number, correct: number, lr: number, sTanh: number}}  the position
+   *   after the call (epoch = epochs completed, step within the next epoch), whether it finished an epoch / the
+   *   run, the mean training loss (and its sum over samples), samples and right top-1 predictions (train mode)
+   *   over this call, and lr and S_tanh at its last step
    */
   run(maxSteps) {
     const fn = 'Trainer.run';
@@ -1726,8 +1732,8 @@ export class Trainer {
     this.#epoch = epoch;
     this.#step = step;
     return {
-      epoch, step, stepsPerEpoch, epochDone: !!epochDone, runDone: !!runDone, loss: seen ? lossSum / seen : 0, seen,
-      correct, lr, sTanh,
+      epoch, step, stepsPerEpoch, epochDone: !!epochDone, runDone: !!runDone, loss: seen ? lossSum / seen : 0, lossSum,
+      seen, correct, lr, sTanh,
     };
   }
 

@@ -60,6 +60,8 @@ export interface FlexorApi {
   memoryStats: typeof memoryStats;
   xorNetwork: typeof xorNetwork;
   Model: typeof Model;
+  Dataset: typeof Dataset;
+  Trainer: typeof Trainer;
   FlexorError: typeof FlexorError;
   Status: typeof Status;
 }
@@ -80,15 +82,19 @@ export interface MemoryStats {
   wasmBytes: number;
   /** Models created and not disposed. */
   liveModels: number;
-  /** Bytes the live models' contexts hold (fx_ctx_mem_used). */
+  /** Datasets created and not disposed. */
+  liveDatasets: number;
+  /** Trainers created and not disposed. */
+  liveTrainers: number;
+  /** Bytes the contexts of the live models, datasets and trainers hold (fx_ctx_mem_used). */
   ctxBytes: number;
-  /** Blocks the live models' contexts hold (fx_ctx_live_blocks). */
+  /** Blocks those contexts hold (fx_ctx_live_blocks). */
   ctxBlocks: number;
-  /** Bytes the wrapper holds in the wasm heap (staging buffers, scratch). */
+  /** Bytes the wrapper holds in the wasm heap (staging buffers, dataset images and labels, scratch). */
   jsBytes: number;
   /** Blocks the wrapper holds in the wasm heap. */
   jsBlocks: number;
-  /** What disposed models' contexts still held after fx_model_free (should stay 0). */
+  /** What disposed objects' contexts still held after they were freed (should stay 0). */
   leakedBytes: number;
   leakedBlocks: number;
 }
@@ -250,10 +256,76 @@ export interface StepOptions {
  * A network (a DAG of layers in topological order; node 0 is the input) with one arena in the wasm heap and
  * its own error context. Builder methods return node ids; the last node added is the output. Needs init().
  */
+export interface ZooOptions {
+  /** Bit planes 1..4. Default 1. */
+  q?: number;
+  /** Default 20. */
+  nOut?: number;
+  /** Default 16 (0.8 bits/weight with nOut 20, q 1). */
+  nIn?: number;
+  /** Ones per row of M (0 = random fill). Default 2. */
+  nTap?: number;
+  /** Seeds the XOR networks (plane p uses (seed, p)) and the initialisation. Default 1. */
+  seed?: Seed;
+  /** Every layer full precision. Default false. */
+  fp?: boolean;
+  /** Default true: gradients and optimiser state, ready for a Trainer. */
+  training?: boolean;
+  /** FleXOR alpha at initialisation; <= 0 gives the Kaiming scale. Default 0 (LeNet-5), 0.2 (ResNet). */
+  alphaInit?: number;
+  /** Standard deviation of the initial latent values. Default 0.001. */
+  latStd?: number;
+}
+
+export interface LeNet5Options extends ZooOptions {
+  /** n_in of (conv1, conv2, fc1, fc2); 0 keeps that layer full precision. */
+  nInPerLayer?: [number, number, number, number] | number[];
+  /** Default 64. */
+  maxBatch?: number;
+}
+
+export interface ResNetCifarOptions extends ZooOptions {
+  /** 6n+2: 20 (default), 32, 44, 56, 110. */
+  depth?: number;
+  /** n_in of the three stages; 0 takes nIn. */
+  nInPerStage?: [number, number, number] | number[];
+  /** Default 128. */
+  maxBatch?: number;
+}
+
+export interface LoadOptions {
+  /** The largest batch the model will run. Default 1. */
+  maxBatch?: number;
+  /** Restore a checkpoint's latent values, optimiser state and step count to keep training. Default false. */
+  training?: boolean;
+}
+
+export interface SaveOptions {
+  /** 'inference' (default): packed sign bits, the deployable model; 'checkpoint': everything training needs. */
+  kind?: 'inference' | 'checkpoint';
+  /** Text (stored as UTF-8) or bytes kept in the file's extra block. Default ''. */
+  metadata?: string | Uint8Array;
+}
+
+export interface EvaluateResult {
+  correct: number;
+  total: number;
+  /** correct / total, a fraction in 0..1. */
+  accuracy: number;
+  /** The predicted class of every sample, when asked for. */
+  preds?: Int32Array;
+}
+
 export declare class Model {
   private constructor();
   /** A model whose input is one sample [c, h, w] (dense-only: [features, 1, 1]). */
   static create(opts: { input: [number, number, number] }): Model;
+  /** The paper's LeNet-5 for MNIST, built and initialised as `flexor train mnist` does. */
+  static lenet5(opts?: LeNet5Options): Model;
+  /** He et al.'s CIFAR ResNet-depth with FleXOR 3x3 convs, built and initialised as `flexor train cifar10` does. */
+  static resnetCifar(opts?: ResNetCifarOptions): Model;
+  /** Loads a model file (validated; FX_EFORMAT / FX_EVERSION on a bad file, naming the problem). */
+  static load(bytes: Uint8Array | ArrayBuffer, opts?: LoadOptions): Model;
 
   conv(input: number, opts: ConvOptions): number;
   dense(input: number, opts: DenseOptions): number;
@@ -297,6 +369,24 @@ export declare class Model {
   /** Bytes and blocks this model's context holds. */
   memoryUsage(): { bytes: number; blocks: number };
 
+  /** Serialises the model into a new Uint8Array (docs/FORMAT.md). */
+  save(opts?: SaveOptions): Uint8Array;
+  /** The size of the file save() would write without metadata (it serialises to find out). */
+  sizeBytes(opts?: { kind?: 'inference' | 'checkpoint' }): number;
+  /** Eval-mode top-1 accuracy over a dataset (never augmented), in batches of maxBatch. */
+  evaluate(dataset: Dataset, opts?: { preds?: boolean }): EvaluateResult;
+  /** Softmax probabilities (n, classes) of n samples of normalised input, in chunks of maxBatch. */
+  predict(x: Float32Array | ArrayLike<number>, n: number): Float32Array;
+
+  /** Bits stored per weight over the FleXOR layers (sum q*n_slices*n_in / sum weights); 32 without any. */
+  readonly bitsPerWeight: number;
+  /** Weights in FleXOR layers. */
+  readonly flexorWeights: number;
+  /** Optimiser steps taken (restored from a checkpoint). */
+  readonly steps: number;
+  /** The metadata text of the file the model was loaded from ('' otherwise). */
+  readonly metadata: string;
+
   readonly inputShape: [number, number, number];
   /** Values per output sample (0 before build). */
   readonly classes: number;
@@ -306,5 +396,141 @@ export declare class Model {
   readonly disposed: boolean;
 
   /** Frees the model now; later use throws FlexorError 'FX_ESTATE'. A second call is harmless. */
+  dispose(): void;
+}
+
+export interface DatasetOptions {
+  /** Per-channel mean on pixels / 255 (1 or c values). */
+  mean?: number[];
+  /** Per-channel standard deviation (1 or c values, > 0). */
+  std?: number[];
+  /** Random crop (4-pixel zero padding) + horizontal flip in training batches. Default false. */
+  augment?: boolean;
+}
+
+export interface ArraysDatasetOptions extends DatasetOptions {
+  /** Samples; default labels.length. */
+  n?: number;
+  c: number;
+  h: number;
+  w: number;
+}
+
+/**
+ * A labelled image set in the wasm heap (uint8 CHW pixels, uint8 labels) with its normalisation and
+ * augmentation. A Trainer keeps its dataset by reference: dispose the trainer first. Needs init().
+ */
+export declare class Dataset {
+  private constructor();
+  /** IDX files (MNIST), parsed by the core; defaults mean [0.1307], std [0.3081]. FX_EFORMAT on a bad file. */
+  static fromIdx(imagesBytes: Uint8Array | ArrayBuffer, labelsBytes: Uint8Array | ArrayBuffer, opts?: DatasetOptions): Dataset;
+  /** CIFAR-10 binary batches, concatenated; defaults mean [0.485, 0.456, 0.406], std [0.229, 0.224, 0.225]. */
+  static fromCifar(batches: Array<Uint8Array | ArrayBuffer> | Uint8Array | ArrayBuffer, opts?: DatasetOptions): Dataset;
+  /** Raw pixel bytes (n*c*h*w, CHW per image) and labels; defaults mean [0], std [1]. */
+  static fromArrays(images: Uint8Array | ArrayLike<number>, labels: Uint8Array | ArrayLike<number>,
+    opts: ArraysDatasetOptions): Dataset;
+  /** A copy of the first n samples (same normalisation and augmentation). */
+  subset(n: number): Dataset;
+  /** Normalised inputs (count, c, h, w) and labels of samples start.., never augmented. */
+  batch(start: number, count: number): { x: Float32Array; labels: Int32Array };
+  /** A copy of the labels. */
+  labels(): Uint8Array;
+  readonly length: number;
+  /** One sample's shape [c, h, w]. */
+  readonly shape: [number, number, number];
+  readonly normalization: { mean: number[]; std: number[] };
+  readonly augment: boolean;
+  readonly disposed: boolean;
+  /** Frees the dataset now; a second call is harmless. */
+  dispose(): void;
+}
+
+export interface TrainerOptions {
+  /** An inference model with the same input and classes (maxBatch >= batch): distillation. */
+  teacher?: Model | null;
+  /** Default 'cosine'. */
+  schedule?: 'const' | 'step' | 'cosine';
+  /** Base learning rate, >= 0. Required. */
+  lr: number;
+  /** Epochs of linear LR warmup (S_tanh ramps from sTanh0 to sTanh over it). Default 0. */
+  warmup?: number;
+  /** The run's length in epochs (> 0, may be fractional). Required. */
+  epochs: number;
+  /** 'step' schedule: lr *= gamma at each milestone. Default 0.5. */
+  gamma?: number;
+  /** 'step' schedule milestones in epochs (at most 8). Default []. */
+  milestones?: number[];
+  /** S_tanh, > 0. Default 10. */
+  sTanh?: number;
+  /** S_tanh at the start of the warmup. Default sTanh. */
+  sTanh0?: number;
+  /** Default 'sgd'. */
+  optimizer?: 'sgd' | 'adam';
+  /** SGD momentum. Default 0.9. */
+  momentum?: number;
+  /** Default false. */
+  nesterov?: boolean;
+  /** Adam; defaults 0.9, 0.999, 1e-8. */
+  beta1?: number;
+  beta2?: number;
+  eps?: number;
+  /** Default 0. */
+  weightDecay?: number;
+  /** FleXOR backward mode. Default 'flexor'. */
+  mode?: 'flexor' | 'ste' | 'analog';
+  /** 2..model.maxBatch; default model.maxBatch. */
+  batch?: number;
+  /** Epoch permutations and augmentation. Default 1. */
+  seed?: Seed;
+  /** Distillation temperature. Default 4. */
+  T?: number;
+  /** Distillation weight. Default 0.9. */
+  kd?: number;
+}
+
+export interface TrainStats {
+  /** Epochs completed after the call. */
+  epoch: number;
+  /** The next step within the current epoch. */
+  step: number;
+  stepsPerEpoch: number;
+  /** The call finished an epoch. */
+  epochDone: boolean;
+  /** Every epoch of the schedule is done. */
+  runDone: boolean;
+  /** Mean training loss over the samples of this call (0 when none). */
+  loss: number;
+  /** Its sum over the samples. */
+  lossSum: number;
+  /** Samples seen in this call. */
+  seen: number;
+  /** Right top-1 predictions (train mode) in this call. */
+  correct: number;
+  /** LR and S_tanh at the last step. */
+  lr: number;
+  sTanh: number;
+}
+
+/**
+ * The core's deterministic training loop (fx_trainer). The model, dataset and teacher are used by reference
+ * and must outlive the trainer; run() and seek() throw FX_ESTATE if one was disposed. Needs init().
+ */
+export declare class Trainer {
+  constructor(model: Model, dataset: Dataset, opts: TrainerOptions);
+  /** Up to maxSteps optimiser steps (default: to the end of the epoch), stopping at an epoch's end. */
+  run(maxSteps?: number): TrainStats;
+  /** Moves to (epoch, step), e.g. after Model.load(checkpoint, {training: true}). */
+  seek(epoch: number, step: number): this;
+  readonly epoch: number;
+  readonly step: number;
+  readonly stepsPerEpoch: number;
+  readonly batch: number;
+  readonly epochs: number;
+  /** Every epoch of the schedule is done. */
+  readonly done: boolean;
+  readonly model: Model;
+  readonly dataset: Dataset;
+  readonly disposed: boolean;
+  /** Frees the trainer (not the model or dataset); a second call is harmless. */
   dispose(): void;
 }

@@ -47,18 +47,6 @@ async function fetchBytes(base, name) {
   return new Uint8Array(await resp.arrayBuffer());
 }
 
-function dispose() {
-  if (!run) return;
-  for (const k of ['trainer', 'model', 'train', 'test', 'trainAll', 'testAll']) {
-    try {
-      run[k]?.dispose?.();
-    } catch {
-      // already gone
-    }
-    run[k] = null;
-  }
-}
-
 /** Waits while paused; resolves true to go on, false when stopped. */
 async function waitWhilePaused() {
   if (!run.paused || run.stopRequested) return !run.stopRequested;
@@ -70,9 +58,14 @@ async function waitWhilePaused() {
   return true;
 }
 
-function makeSubset(all, limit) {
-  if (limit >= all.length) return [all, null];
-  return [all.subset(limit), all];
+/** The first `limit` samples of `all` (a copy; the full set is freed), or `all` itself. */
+function firstN(all, limit) {
+  if (limit >= all.length) return all;
+  try {
+    return all.subset(limit);
+  } finally {
+    all.dispose();
+  }
 }
 
 async function train(cfg) {
@@ -85,9 +78,9 @@ async function train(cfg) {
     [FILES.trainImages, FILES.trainLabels, FILES.testImages, FILES.testLabels].map((f) => fetchBytes(cfg.dataUrl, f)));
   if (run.stopRequested) return finish('stopped');
 
-  const norm = { mean: MNIST_MEAN, std: MNIST_STD };
-  [run.train, run.trainAll] = makeSubset(Dataset.fromIdx(trImg, trLab, norm), cfg.trainLimit);
-  [run.test, run.testAll] = makeSubset(Dataset.fromIdx(teImg, teLab, norm), cfg.testLimit);
+  const norm = { mean: [MNIST_MEAN], std: [MNIST_STD] };
+  run.train = firstN(Dataset.fromIdx(trImg, trLab, norm), cfg.trainLimit);
+  run.test = firstN(Dataset.fromIdx(teImg, teLab, norm), cfg.testLimit);
 
   status('Building LeNet-5…');
   run.model = Model.lenet5({
