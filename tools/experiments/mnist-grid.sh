@@ -7,9 +7,12 @@ set -uo pipefail
 cd "$(dirname "$0")/../.."
 EPOCHS=${1:-10}
 OUT=${2:-$HOME/.cache/flexor-wasm/runs/mnist}
-BIN=build/native/flexor
 mkdir -p "$OUT"
-[ -x "$BIN" ] || ./build.sh native
+[ -x build/native/flexor ] || ./build.sh native
+# a private copy, so rebuilding the work tree does not change the binary under a running grid
+BIN="$OUT/flexor"
+cp build/native/flexor "$BIN"
+LR=${LR:-3e-4} # Adam lr of the FleXOR runs (latent values start at N(0, 1e-3^2); 1e-3 flips them at random early)
 
 run() { # run NAME ARGS...
     local name=$1; shift
@@ -29,10 +32,10 @@ run() { # run NAME ARGS...
 run fp --fp
 for bits in 0.8 0.4 0.6 1.0; do
     for nout in 20 10; do
-        run "b$bits-n$nout-tap2" --bits "$bits" --nout "$nout" --ntap 2
-        run "b$bits-n$nout-rand" --bits "$bits" --nout "$nout" --random-fill
+        run "b$bits-n$nout-tap2" --bits "$bits" --nout "$nout" --ntap 2 --lr "$LR"
+        run "b$bits-n$nout-rand" --bits "$bits" --nout "$nout" --random-fill --lr "$LR"
     done
 done
 for mode in ste analog; do
-    run "b0.8-n20-tap2-$mode" --bits 0.8 --nout 20 --ntap 2 --mode "$mode"
+    run "b0.8-n20-tap2-$mode" --bits 0.8 --nout 20 --ntap 2 --mode "$mode" --lr "$LR"
 done
