@@ -188,7 +188,7 @@ export async function startServer(opts = {}) {
   const host = opts.host ?? '127.0.0.1';
   const firstPort = opts.port ?? (process.env.PORT ? Number(process.env.PORT) : DEFAULT_PORT);
   if (!Number.isInteger(firstPort) || firstPort < 0 || firstPort > 65535) {
-    throw new Error(`serve: bad port ${String(opts.port ?? process.env.PORT)} (want 0..65535)`);
+    throw new Error(`serve: bad port "${String(opts.port ?? process.env.PORT)}" (want 0..65535)`);
   }
   const dataRoot = path.resolve(opts.dataRoot ?? dataDir());
   const log = opts.log ?? ((line) => process.stderr.write(line + '\n'));
@@ -341,7 +341,12 @@ async function main(argv) {
   if (values.help) return void console.log(USAGE);
   let port;
   if (values.port !== undefined) {
-    port = /^\d+$/.test(values.port) ? Number(values.port) : NaN;
+    if (!/^\d{1,5}$/.test(values.port) || Number(values.port) > 65535) {
+      process.stderr.write(`serve: --port must be a number in 0..65535 (got "${values.port}")\n`);
+      process.exitCode = 2;
+      return;
+    }
+    port = Number(values.port);
   }
   let srv;
   try {

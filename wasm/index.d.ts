@@ -534,3 +534,206 @@ export declare class Trainer {
   /** Frees the trainer (not the model or dataset); a second call is harmless. */
   dispose(): void;
 }
+
+// ---------------------------------------------------------------------------------------------------------
+// The package's task-level layer (wasm/api.js, the entry point of `import ... from 'flexor-wasm'`; it
+// re-exports everything above). See docs/API.md.
+// ---------------------------------------------------------------------------------------------------------
+
+/** The CIFAR-10 class names, in label order. */
+export declare const CIFAR10_CLASSES: readonly ['airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog',
+  'horse', 'ship', 'truck'];
+
+/** Per-channel mean and standard deviation on pixels / 255 (1 or c values). */
+export interface Normalization {
+  mean: readonly number[];
+  std: readonly number[];
+}
+
+/** The normalisations the zoo models are trained with. */
+export declare const NORMALIZATION: {
+  /** MNIST, 1 channel: mean [0.1307], std [0.3081]. */
+  readonly mnist: Normalization;
+  /** ImageNet statistics, 3 channels (CIFAR-10 models): mean [0.485, 0.456, 0.406], std [0.229, 0.224, 0.225]. */
+  readonly imagenet: Normalization;
+};
+
+/** Where loadModel() gets a model file. */
+export type ModelSource =
+  | Uint8Array | ArrayBuffer | ArrayBufferView
+  /** Fetched; in Node a file: URL is read from disk. */
+  | URL
+  /** An absolute URL; in a browser also a URL relative to the page; in Node otherwise a file path. */
+  | string
+  | Response
+  | Blob;
+
+export interface LoadModelOptions extends LoadOptions {
+  /** Aborts the fetch of a URL. */
+  signal?: AbortSignal;
+}
+
+/**
+ * Loads a model file (Model#save, `flexor train --out`), calling init() first when needed (the .wasm next to
+ * flexor.js; call init({wasmUrl}) before to override). I/O failures reject with an Error; a bad file with a
+ * FlexorError (FX_EFORMAT / FX_EVERSION).
+ */
+export declare function loadModel(source: ModelSource | PromiseLike<ModelSource>, opts?: LoadModelOptions): Promise<Model>;
+
+/** An ImageData (from a canvas, createImageBitmap, ...) or anything shaped like one: row-major pixels with 4 (RGBA),
+ *  3 (RGB) or 1 (gray) bytes each. */
+export interface ImageLike {
+  readonly data: Uint8ClampedArray | Uint8Array | ArrayLike<number>;
+  readonly width: number;
+  readonly height: number;
+}
+
+/**
+ * One image for classify()/preprocess():
+ *  - ImageData / ImageLike: composited over black, converted to the model's channels, resized by area averaging,
+ *    for 1-channel models inverted when the border is bright and centred like MNIST, then normalised;
+ *  - Float32Array of exactly c*h*w values: already the normalised network input (CHW);
+ *  - Uint8Array / Uint8ClampedArray / number[] of exactly c*h*w CHW pixel bytes (an MNIST image, a CIFAR-10
+ *    record without its label byte): only normalised.
+ */
+export type ImageInput = ImageLike | Float32Array | Uint8Array | Uint8ClampedArray | number[];
+
+export interface PreprocessOptions {
+  /** Default: MNIST's for 1-channel models, ImageNet's for 3-channel ones; false: pixels / 255. */
+  normalize?: Normalization | { mean: number[]; std: number[] } | false;
+  /** Images only: invert (255 - v) before use. Default 'auto' (when the border is bright) for 1-channel models,
+   *  false otherwise. */
+  invert?: boolean | 'auto';
+  /** Images only, 1-channel models: crop to the digit, fit it in a 20/28 box and centre it by mass as MNIST.
+   *  Default true. */
+  center?: boolean;
+}
+
+export interface ClassifyOptions extends PreprocessOptions {
+  /** How many classes to return in top, default 5 (at most the number of classes). */
+  topK?: number;
+  /** Class names. Default: CIFAR-10's for 3x32x32 10-class models, '0'..'9' for 1-channel 10-class models,
+   *  else the index as text. */
+  labels?: readonly string[];
+}
+
+export interface ClassScore {
+  index: number;
+  label: string;
+  probability: number;
+}
+
+export interface Classification extends ClassScore {
+  /** The topK classes by falling probability (ties: lower index first); top[0] is this object's class. */
+  top: ClassScore[];
+  /** Softmax over every class. */
+  probabilities: Float32Array;
+}
+
+/** The normalised network input (c*h*w values, CHW) classify() would feed the model. */
+export declare function preprocess(model: Model, image: ImageInput, opts?: PreprocessOptions): Float32Array;
+
+/** Classifies one image with a built model. */
+export declare function classify(model: Model, image: ImageInput, opts?: ClassifyOptions): Classification;
+
+export interface TrainProgress {
+  /** Fractional epochs done. */
+  epoch: number;
+  epochsCompleted: number;
+  /** The next step within the current epoch. */
+  step: number;
+  stepsPerEpoch: number;
+  /** Steps taken by this train() call so far. */
+  steps: number;
+  /** Steps this train() call will take (to the end of the schedule, or maxSteps). */
+  totalSteps: number;
+  /** Mean training loss over the last chunk. */
+  loss: number;
+  /** Train-mode top-1 accuracy over the last chunk (0..1). */
+  accuracy: number;
+  lr: number;
+  sTanh: number;
+  /** The chunk finished an epoch. */
+  epochDone: boolean;
+  /** The schedule is complete. */
+  done: boolean;
+  elapsedMs: number;
+  /** Test accuracy (0..1) after an epoch, when testSet was given. */
+  testAccuracy?: number;
+}
+
+export interface TrainOptions extends Partial<TrainerOptions> {
+  /** Called after every chunk; a returned promise is awaited. */
+  onProgress?: (progress: TrainProgress) => void | Promise<void>;
+  /** Stops at the next chunk boundary; train() then rejects with signal.reason. */
+  signal?: AbortSignal;
+  /** Optimiser steps per chunk. Default 8. */
+  chunkSteps?: number;
+  /** Stop after this many steps. */
+  maxSteps?: number;
+  /** Evaluated at the end of every epoch (TrainProgress.testAccuracy). */
+  testSet?: Dataset;
+  /** Continue from this position (after Model.load(checkpoint, {training: true})). */
+  start?: { epoch: number; step: number };
+}
+
+export interface TrainResult {
+  steps: number;
+  /** Fractional epochs done. */
+  epoch: number;
+  /** Loss and accuracy of the last chunk. */
+  loss: number;
+  accuracy: number;
+  /** The schedule is complete. */
+  done: boolean;
+  testAccuracy?: number;
+}
+
+/**
+ * Trains with the core's loop (a Trainer; here lr defaults to 1e-3, optimizer to 'adam', epochs to 1) a chunk
+ * at a time, yielding to the event loop between chunks. The model keeps what it learned up to the last step.
+ */
+export declare function train(model: Model, dataset: Dataset, opts?: TrainOptions): Promise<TrainResult>;
+
+export interface BitPlane {
+  plane: number;
+  /** masks[r] bit i = M[r][i] (nOut words). */
+  masks: Uint32Array;
+  /** Latent values x (nSlices x nIn); +-1 for a model loaded from an inference file. */
+  latent: Float32Array;
+  /** Packed encrypted bits per slice: bit i of encrypted[j] = latent[j*nIn + i] >= 0. */
+  encrypted: Uint32Array;
+  /** Decrypted bits per slice: bit r of decrypted[j] = parity(encrypted[j] & masks[r]). */
+  decrypted: Uint32Array;
+  /** One scale per output channel. */
+  alpha: Float32Array;
+  /** The +-1 decision of every weight, OIHW (conv [cOut][cIn][k][k], dense [out][in]). */
+  signs: Int8Array;
+}
+
+export interface BitDecisions {
+  node: number;
+  kind: 'conv' | 'dense';
+  q: number;
+  nOut: number;
+  nIn: number;
+  nTap: number;
+  seed: Seed | null;
+  cOut: number;
+  /** Input channels (dense: the fan-in). */
+  cIn: number;
+  /** Kernel size (dense: 1). */
+  k: number;
+  fanIn: number;
+  /** cOut * fanIn. */
+  weights: number;
+  /** ceil(weights / nOut). */
+  nSlices: number;
+  /** q * nSlices * nIn / weights. */
+  bitsPerWeight: number;
+  /** One per bit plane; weights = sum_p alpha[p][co] * signs_p. */
+  planes: BitPlane[];
+}
+
+/** The bit decisions of one FleXOR conv or dense node (FX_EINVAL naming the FleXOR nodes otherwise). */
+export declare function bitDecisions(model: Model, nodeId: number): BitDecisions;

@@ -69,12 +69,15 @@ function setState(next) {
   el.resume.disabled = next !== 'paused';
   el.stop.disabled = !['loading', 'running', 'pausing', 'paused'].includes(next);
   el.download.disabled = !(hasModel && ['paused', 'stopped', 'done', 'error'].includes(next));
+  // Keyboard users keep their place: focus moves to the button that continues what they did (Pause ->
+  // Resume, Resume -> Pause, Start -> Pause, Stop -> Start) once it is enabled, and never stays on a disabled
+  // button otherwise.
+  const cur = document.activeElement;
+  const onControl = !cur || cur === document.body || cur.disabled || cur.closest?.('.buttons');
   if (focusNext && !el[focusNext].disabled) {
-    const cur = document.activeElement;
-    if (!cur || cur === document.body || cur.disabled || cur === el[focusNext]) el[focusNext].focus();
+    if (onControl) el[focusNext].focus();
     focusNext = null;
-  } else if (document.activeElement?.disabled) {
-    // Never leave keyboard focus on a disabled button.
+  } else if (!focusNext && cur?.disabled) {
     const fallback = [el.resume, el.pause, el.start, el.download, el.stop].find((b) => !b.disabled);
     fallback?.focus();
   }
@@ -122,7 +125,9 @@ function showProgress(p) {
 }
 
 function showEpoch(e) {
-  el.testAcc.textContent = `${pct(e.testAcc)} (${e.testCorrect}/${e.testTotal})`;
+  const detail = document.createElement('small');
+  detail.textContent = `${e.testCorrect} / ${e.testTotal}`;
+  el.testAcc.replaceChildren(pct(e.testAcc), ' ', detail);
   el.testAcc.dataset.value = String(e.testAcc);
   el.testAcc.dataset.correct = String(e.testCorrect);
   el.testAcc.dataset.total = String(e.testTotal);

@@ -20,7 +20,7 @@ export async function prepare({ workloads }) {
       randomizeBn(m, 12);
       const logits = m.forward(x, B);
       const logits1 = m.forward(x.subarray(0, 3 * 32 * 32), 1);
-      refs[name] = { b64: Array.from(logits), b1: Array.from(logits1) };
+      refs[name] = { b64: Array.from(logits), b1: Array.from(logits1), macs: m.nodes().reduce((a, n) => a + n.macs, 0) };
       dumpParams(m, outPath(`${name}.params.bin`));
       const { json } = exportSpec(m, name);
       writeFileSync(outPath(`${name}.json`), json);
@@ -42,7 +42,7 @@ export async function prepare({ workloads }) {
         m.forward(xm, B, { train: true });
         const loss = m.backward(labels);
         const grads = new Map(m.params().filter((p) => p.trainable).map((p) => [p.name, m.getGrad(p.name)]));
-        refs[name] = { loss };
+        refs[name] = { loss, macs: m.nodes().reduce((a, n) => a + n.macs, 0) };
         const byNode = new Map();
         for (const p of m.params()) (byNode.get(p.node) ?? byNode.set(p.node, {}).get(p.node))[p.kind] = p.name;
         const { json } = exportSpec(m, name, (n) => {
