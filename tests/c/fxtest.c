@@ -151,7 +151,7 @@ int fxg_load(fxg_file *f, const char *name) {
         fxg_tensor *t = &f->t[i];
         if (off + 4 > len) goto bad;
         uint32_t nl = rd32(f->buf + off); off += 4;
-        if (nl >= sizeof t->name || off + nl + 8 > len) goto bad;
+        if (nl >= sizeof t->name || off + (long)nl + 8 > len) goto bad;
         memcpy(t->name, f->buf + off, nl); off += nl;
         t->dtype = (int)rd32(f->buf + off); off += 4;
         t->ndim = (int)rd32(f->buf + off); off += 4;
