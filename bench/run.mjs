@@ -56,7 +56,12 @@ const t00 = performance.now();
 function machine() {
   let model = os.cpus()[0]?.model ?? 'unknown';
   try { model = execFileSync('lscpu', { encoding: 'utf8' }).match(/Model name:\s*(.*)/)?.[1]?.trim() ?? model; } catch { /* no lscpu */ }
-  return { cpu: model, logicalCpus: os.cpus().length, node: process.version, platform: `${os.platform()} ${os.release()}`,
+  let busy = [];
+  try {
+    busy = execFileSync('ps', ['-eo', 'pcpu,ni,comm', '--sort=-pcpu', '--no-headers'], { encoding: 'utf8' }).split('\n')
+      .map((l) => l.trim().split(/\s+/)).filter((f) => f.length >= 3 && Number(f[0]) >= 5).slice(0, 6).map(([cpu, ni, comm]) => `${comm} ${cpu}% nice ${ni}`);
+  } catch { /* no ps */ }
+  return { cpu: model, logicalCpus: os.cpus().length, otherLoad: busy, node: process.version, platform: `${os.platform()} ${os.release()}`,
     memGiB: +(os.totalmem() / 2 ** 30).toFixed(1), loadavgStart: os.loadavg().map((x) => +x.toFixed(2)), date: new Date().toISOString() };
 }
 
@@ -228,6 +233,7 @@ const TOL = 1e-4;
 // ---- main -------------------------------------------------------------------------------------------------
 const result = { meta: { ...machine(), args: argv, quick: opt.quick, reps: REPS, targetSecondsPerRep: TARGET }, validation: [], workloads: {} };
 log(`${result.meta.cpu}, ${result.meta.logicalCpus} logical CPUs, Node ${result.meta.node}, load ${result.meta.loadavgStart.join(' ')}`);
+if (result.meta.otherLoad.length) log(`busy processes at start: ${result.meta.otherLoad.join(', ')}`);
 log(`workloads ${[...opt.workloads].join(',')}, ${REPS} interleaved reps${opt.quick ? ' (quick)' : ''}; outputs in ${OUT}`);
 
 const { refs } = await prepare({ workloads: opt.workloads });
@@ -262,7 +268,8 @@ if (opt.twoThreads && opt.workloads.has('W1') || opt.twoThreads && opt.workloads
 }
 const versions = Object.fromEntries(Object.values(children).map((c) => [c.name, c.info]));
 result.meta.engines = versions;
-const tfVer = children['tfjs-1t']?.info.version ?? '?', ortVer = children['ort-1t']?.info.version ?? '?';
+const pkgVersion = (name) => { try { return JSON.parse(readFileSync(join(ROOT, 'node_modules', name, 'package.json'), 'utf8')).version; } catch { return '?'; } };
+const tfVer = pkgVersion('@tensorflow/tfjs-backend-wasm'), ortVer = pkgVersion('onnxruntime-web');
 if (children['tfjs-2t'] && children['tfjs-2t'].info.threadsUsed !== 2) log(`tfjs-2t: XNNPACK pool has ${children['tfjs-2t'].info.threadsUsed} threads`);
 const ENG = {
   'ours-fx': 'ours wasm FleXOR 0.8b', 'ours-fp': 'ours wasm FP32', tfjs: `tfjs-wasm ${tfVer}`, ort: `onnxruntime-web ${ortVer}`,
@@ -357,7 +364,7 @@ if (opt.workloads.has('W2')) {
     for (const c of cases) {
       if (c.error) continue;
       const ref = refs[c.ref][`b${batch}`];
-      const got = c.logitsFile ? Array.from(new Float32Array(readFileSync(c.logitsFile).buffer.slice(0))) : c.check.logits;
+      const got = c.logitsFile ? Array.from(readF32(c.logitsFile)) : c.check.logits;
       const d = relDiff(got, ref);
       const v = { workload: 'W2', batch, engine: c.label, threads: c.threads, model: c.ref, maxAbsDiff: maxAbsDiff(got, ref), maxAbsRef: maxAbs(ref), rel: d, ok: d <= TOL };
       result.validation.push(v);
@@ -467,6 +474,7 @@ if (opt.workloads.has('W3')) {
 
 // ---- validation summary, JSON -----------------------------------------------------------------------------
 print(`\nValidation (before timing; rel = max|diff| / max|ref|, ok when <= ${TOL}):`);
+if (!result.validation.length) print('  (none: W3 times kernels on random data; bench/gemm_bench.c checks its GEMMs itself)');
 for (const v of result.validation) {
   const what = v.workload === 'W2' ? `logits b${v.batch}` : 'first-step loss' + (v.grads ? ' + all gradients' : '');
   print(`  ${v.ok ? 'ok  ' : 'FAIL'} ${v.workload} ${pad(`${v.engine} ${v.threads}t`, 32)} ${pad(v.model, 12)} ${pad(what, 32)} rel ${v.rel.toExponential(1)}`);
@@ -474,6 +482,7 @@ for (const v of result.validation) {
 result.meta.loadavgEnd = os.loadavg().map((x) => +x.toFixed(2));
 result.meta.seconds = +((performance.now() - t00) / 1000).toFixed(1);
 print(`\n${result.meta.cpu}, ${result.meta.logicalCpus} CPUs, Node ${result.meta.node}; load avg start ${result.meta.loadavgStart.join(' ')}, end ${result.meta.loadavgEnd.join(' ')}; ${result.meta.seconds} s`);
+if (result.meta.otherLoad.length) print(`other busy processes at start: ${result.meta.otherLoad.join(', ')}`);
 result.text = out.join('\n');
 writeFileSync(outPath('results.json'), JSON.stringify(result, null, 1));
 if (opt.json) writeFileSync(opt.json, JSON.stringify(result, null, 1));

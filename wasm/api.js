@@ -98,7 +98,11 @@ async function sourceBytes(fn, source, signal) {
         if (!isNode()) url = new URL(source, globalThis.location?.href ?? import.meta.url);
       }
     }
-    if (isNode() && (url === null || url.protocol === 'file:')) return readLocal(fn, url ?? source);
+    if (isNode()) {
+      if (url?.protocol === 'file:') return readLocal(fn, url);
+      // a path, also one that looks like a URL with an odd scheme (C:\models\m.fxm)
+      if (url === null || !/^(https?|data|blob):$/.test(url.protocol)) return readLocal(fn, String(source));
+    }
     return fetchBytes(fn, url, signal);
   }
   throw einval(fn, `source must be a Uint8Array, an ArrayBuffer, a URL, a string (URL or, in Node, a path), a ` +
