@@ -42,7 +42,7 @@ for (let i = 0; i < argv.length; i++) {
   } else { console.error(`run.mjs: unknown argument ${a} (see --help)`); process.exit(2); }
 }
 for (const w of opt.workloads) if (!['W1', 'W2', 'W3'].includes(w)) { console.error(`run.mjs: unknown workload ${w}`); process.exit(2); }
-const REPS = opt.reps > 0 ? opt.reps : opt.quick ? 3 : 7;
+const REPS = opt.reps > 0 ? opt.reps : opt.quick ? 3 : 11;
 const TARGET = opt.quick ? 0.12 : 0.3;   // seconds per timed repetition (at least one iteration)
 const WARM = opt.quick ? 0.25 : 0.6;     // seconds of warm-up per case (at least two iterations)
 const W3_REPS = opt.reps > 0 ? opt.reps : opt.quick ? 3 : 5;
@@ -315,7 +315,8 @@ if (opt.workloads.has('W1')) {
   await measure(cases, { reps: REPS, target: TARGET, warm: WARM });
   for (const c of cases) await c.dispose();
   const jcases = cases.map((c) => ({ engine: c.label, id: c.id, threads: c.threads, imagesPerSec: c.sec ? B / c.sec : null, msPerStep: c.sec ? c.sec * 1e3 : null,
-    spread: c.spread ?? null, iters: c.iters ?? null, reps: c.samples?.length ?? 0, error: c.error ?? null }));
+    bestImagesPerSec: c.samples?.length ? B / Math.min(...c.samples) : null, spread: c.spread ?? null, iters: c.iters ?? null,
+    reps: c.samples?.length ?? 0, samplesMs: c.samples?.map((t) => +(t * 1e3).toFixed(3)) ?? [], error: c.error ?? null }));
   const best = (threads) => jcases.filter((c) => c.id === 'tfjs' && threads.includes(c.threads) && c.imagesPerSec).sort((a, b) => b.imagesPerSec - a.imagesPerSec)[0];
   const me = (id) => jcases.find((c) => c.id === id && c.threads === 1)?.imagesPerSec;
   const r = (id, th) => { const b = best(th); return b && me(id) ? { ratio: me(id) / b.imagesPerSec, bestPeer: `${b.engine} ${b.threads}t` } : null; };
@@ -329,9 +330,9 @@ if (opt.workloads.has('W1')) {
     } };
   result.workloads.W1 = res;
   print(`\nW1  LeNet-5 training step (forward + backward + Adam), batch ${B}, images/s, median of ${REPS} interleaved reps (load at end ${loadNow()})`);
-  print(table(['engine', 'thr', 'images/s', 'per step'], [
-    ...jcases.map((c) => [c.engine, c.threads, c.error ? 'error' : fmt(c.imagesPerSec), c.msPerStep ? `${c.msPerStep.toFixed(1)} ms` : '']),
-    [ENG.ort, '1/2', 'n/a', 'no training API'],
+  print(table(['engine', 'thr', 'images/s', 'per step', 'spread'], [
+    ...jcases.map((c) => [c.engine, c.threads, c.error ? 'error' : fmt(c.imagesPerSec), c.msPerStep ? `${c.msPerStep.toFixed(1)} ms` : '', c.spread != null ? `${(100 * c.spread).toFixed(0)}%` : '']),
+    [ENG.ort, '1/2', 'n/a', 'no training API', ''],
   ]));
   for (const [name, x] of Object.entries(res.ratios)) print(`  ${pad(name, 44)} ${x ? `${x.ratio.toFixed(2)}x (vs ${x.bestPeer})` : 'n/a'}`);
   print(`  target: ${res.target}; tfjs filter gradient supplied from outside (see docs/PERFORMANCE.md)`);
@@ -389,7 +390,9 @@ if (opt.workloads.has('W2')) {
       const c = byBatch[b].find((x) => keyOf(x) === keyOf(k));
       const ips = c && c.sec ? b / c.sec : null;
       row.push(c?.error ? 'error' : fmt(ips), c?.sec ? `${(c.sec * 1e3).toFixed(b === 1 ? 2 : 1)} ms` : '', ips ? fmt(ips * flopsPerImage * 1e-9) : '');
-      jc[`b${b}`] = { imagesPerSec: ips, gflops: ips ? ips * flopsPerImage * 1e-9 : null, msPerBatch: c?.sec ? c.sec * 1e3 : null, spread: c?.spread ?? null, iters: c?.iters ?? null, reps: c?.samples?.length ?? 0, error: c?.error ?? null };
+      jc[`b${b}`] = { imagesPerSec: ips, gflops: ips ? ips * flopsPerImage * 1e-9 : null, msPerBatch: c?.sec ? c.sec * 1e3 : null,
+        bestImagesPerSec: c?.samples?.length ? b / Math.min(...c.samples) : null, spread: c?.spread ?? null, iters: c?.iters ?? null,
+        reps: c?.samples?.length ?? 0, samplesMs: c?.samples?.map((t) => +(t * 1e3).toFixed(3)) ?? [], error: c?.error ?? null };
     }
     rows.push(row);
     jcases.push(jc);
@@ -415,7 +418,8 @@ if (opt.workloads.has('W2')) {
   result.workloads.W2 = res;
   print(`\nW2  ResNet-20 inference (CIFAR 3x32x32, option-A shortcuts), images/s, median of ${REPS} interleaved reps (load at end ${loadNow()})`);
   print(table(['engine', 'thr', 'batch 1', 'latency', 'GFLOP/s', 'batch 64', 'per batch', 'GFLOP/s'], rows));
-  print(`  (${(flopsPerImage / 1e6).toFixed(1)} MFLOP per image; GFLOP/s = nominal FP32-equivalent rate, the same FLOP count for every engine)`);
+  print(`  (${(flopsPerImage / 1e6).toFixed(1)} MFLOP per image; GFLOP/s = nominal FP32-equivalent rate, the same FLOP count for every engine;`);
+  print(`   spread (max-min)/median of the reps, batch 1 / 64: ${jcases.map((c) => `${c.id} ${c.threads}t ${c.b1.spread != null ? (100 * c.b1.spread).toFixed(0) : '-'}/${c.b64.spread != null ? (100 * c.b64.spread).toFixed(0) : '-'}%`).join(', ')})`);
   for (const [name, r] of Object.entries(res.ratios))
     print(`  ${pad(name, 44)} batch 1: ${r.b1 ? `${r.b1.ratio.toFixed(2)}x (vs ${r.b1.bestPeer})` : 'n/a'}   batch 64: ${r.b64 ? `${r.b64.ratio.toFixed(2)}x (vs ${r.b64.bestPeer})` : 'n/a'}`);
   print(`  target: ${res.target}`);

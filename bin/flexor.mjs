@@ -504,6 +504,21 @@ function cmdInspect(argv) {
   }
 }
 
+/** export MODEL OUT: any model file (checkpoint or inference) -> the deployable inference file. */
+function cmdExport(argv) {
+  if (argv.length !== 2) throw new CliError('flexor export: usage: export MODEL OUT (checkpoint or model in, inference model out)', 2);
+  const [src, dst] = argv;
+  const m = loadModelFile(src, { maxBatch: 1, training: false });
+  try {
+    const bytes = m.save({ kind: 'inference', metadata: m.metadata });
+    writeFileAtomic(dst, bytes);
+    out(`exported ${src} -> ${dst} (${bytes.length} bytes, ${m.bitsPerWeight.toFixed(4)} bits/weight over FleXOR layers)`);
+    return 0;
+  } finally {
+    m.dispose();
+  }
+}
+
 function cmdXor(argv) {
   let nOut = 20, nIn = 8, nTap = 2, plane = 0, seed = 1n, firstBits = argv.length;
   for (let i = 0; i < argv.length; i++) {
@@ -562,7 +577,8 @@ function usage() {
     '      --ckpt FILE --ckpt-every SECONDS --resume --max-steps N --train-limit N --test-limit N --data DIR\n' +
     '      (--init is native only)\n' +
     '  eval MODEL [--limit N] [--batch B] [--preds FILE] [--data DIR]\n' +
-    '  inspect MODEL');
+    '  inspect MODEL\n' +
+    '  export MODEL OUT             checkpoint or model file -> inference model (packed sign bits)');
 }
 
 /** Runs one command; returns the exit status. */
@@ -583,6 +599,7 @@ export async function main(argv = process.argv.slice(2)) {
       case 'train': return await cmdTrain(argv.slice(1));
       case 'eval': return await cmdEval(argv.slice(1));
       case 'inspect': return cmdInspect(argv.slice(1));
+      case 'export': return cmdExport(argv.slice(1));
       default:
         throw new CliError(`flexor: unknown command '${cmd}' (see 'flexor help')`, 2);
     }

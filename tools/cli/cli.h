@@ -26,4 +26,5 @@ void cli_free_data(cli_data *d);
 int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
+int cmd_export(int argc, char **argv);
 #endif

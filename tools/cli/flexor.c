@@ -6,6 +6,7 @@
  *   flexor train mnist|cifar10 [--option value ...]   train, evaluate each epoch, checkpoint, save
  *   flexor eval MODEL [--limit N] [--preds FILE]      test-set accuracy and images/s
  *   flexor inspect MODEL                              layers, bits/weight, size, metadata
+ *   flexor export MODEL OUT                           checkpoint -> deployable inference file
  *   (train, eval and inspect live in tools/cli/train.c)
  */
 #include "flexor.h"
@@ -79,7 +80,8 @@ static void usage(void) {
            "      --init FP.fxm (encrypt a full-precision model as the start) --teacher FP.fxm --T 4 --kd 0.9\n"
            "      --ckpt FILE --ckpt-every SECONDS --resume --max-steps N --train-limit N --test-limit N --data DIR\n"
            "  eval MODEL [--limit N] [--batch B] [--preds FILE] [--data DIR]\n"
-           "  inspect MODEL\n");
+           "  inspect MODEL\n"
+           "  export MODEL OUT             checkpoint or model file -> inference model (packed sign bits)\n");
 }
 
 int main(int argc, char **argv) {
@@ -89,6 +91,7 @@ int main(int argc, char **argv) {
     if (!strcmp(argv[1], "train")) return cmd_train(argc - 2, argv + 2);
     if (!strcmp(argv[1], "eval")) return cmd_eval(argc - 2, argv + 2);
     if (!strcmp(argv[1], "inspect")) return cmd_inspect(argc - 2, argv + 2);
+    if (!strcmp(argv[1], "export")) return cmd_export(argc - 2, argv + 2);
     fprintf(stderr, "flexor: unknown command '%s' (see 'flexor help')\n", argv[1]);
     return 2;
 }

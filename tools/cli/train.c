@@ -565,3 +565,24 @@ int cmd_inspect(int argc, char **argv) {
     fx_ctx_free(ctx);
     return 0;
 }
+
+int cmd_export(int argc, char **argv) {
+    if (argc != 2) { fprintf(stderr, "flexor export: usage: export MODEL OUT (checkpoint or model in, inference model out)\n"); return 2; }
+    fx_ctx *ctx;
+    fx_ctx_new(&ctx);
+    fx_model *m = NULL;
+    char *extra = NULL;
+    int rc = 1;
+    if (load_model_file(ctx, argv[0], 1, 0, &m, &extra)) goto done;
+    uint8_t *buf;
+    size_t len;
+    if (fx_model_save(ctx, m, FX_SAVE_INFERENCE, extra, (uint32_t)strlen(extra), &buf, &len)) { rc = die_ctx(ctx, "export"); goto done; }
+    rc = cli_write_file(argv[1], buf, len);
+    if (!rc) printf("exported %s -> %s (%zu bytes, %.4f bits/weight over FleXOR layers)\n", argv[0], argv[1], len, bits_per_weight(ctx, m, NULL));
+    fx_buffer_free(ctx, buf);
+done:
+    free(extra);
+    fx_model_free(ctx, m);
+    fx_ctx_free(ctx);
+    return rc;
+}
