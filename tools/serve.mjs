@@ -6,6 +6,7 @@
 // Serves, on 127.0.0.1 by default:
 //   /                    web/ (index.html for a folder)
 //   /wasm/...            wasm/ (flexor.js, flexor.wasm as application/wasm, index.d.ts)
+//   /models/...          models/ (trained model files and models/index.json; startServer({modelsRoot}) overrides)
 //   /data/mnist/NAME     the four verified MNIST IDX files from the data cache (tools/fetch-data.mjs)
 //   /data/cifar10/NAME   the six verified CIFAR-10 .bin files, when they have been fetched
 // Data files are streamed from the cache ($FLEXOR_DATA, else ~/.cache/flexor-wasm/data). The server never
@@ -195,6 +196,7 @@ export async function startServer(opts = {}) {
   const verbose = !!opts.verbose;
   const webRoot = path.join(ROOT, 'web');
   const wasmRoot = path.join(ROOT, 'wasm');
+  const modelsRoot = path.resolve(opts.modelsRoot ?? path.join(ROOT, 'models'));
 
   // Per dataset: a promise of the verified file map, shared by concurrent requests; dropped on failure so
   // that a later request (after `fetch-data`) tries again.
@@ -247,7 +249,8 @@ export async function startServer(opts = {}) {
       }
       throw new HttpError(404, 'not found: /data/ serves /data/mnist/... and /data/cifar10/...');
     }
-    const [base, rest] = segs[0] === 'wasm' ? [wasmRoot, segs.slice(1)] : [webRoot, segs];
+    const [base, rest] = segs[0] === 'wasm' ? [wasmRoot, segs.slice(1)]
+      : segs[0] === 'models' ? [modelsRoot, segs.slice(1)] : [webRoot, segs];
     let { file, st } = await resolveUnder(base, rest);
     if (st.isDirectory()) {
       if (!trailingSlash && rest.length) {

@@ -10,8 +10,15 @@ export function flexorApi() {
   return apiPromise;
 }
 
-/** He et al. CIFAR ResNet-(6n+2), option-A shortcuts, as src/zoo.c builds it; fx = null: full precision. */
+/** He et al. CIFAR ResNet-(6n+2), option-A shortcuts (src/zoo.c, through Model.resnetCifar when the API has
+ * it, else the same graph from the builder API); fx = null: full precision. Parameters are set by the caller. */
 export function buildResnet(api, { depth = 20, fx = null, maxBatch, training = false }) {
+  if (typeof api.Model.resnetCifar === 'function')
+    return api.Model.resnetCifar({ depth, fp: !fx, ...(fx ?? {}), maxBatch, training });
+  return buildResnetGraph(api, { depth, fx, maxBatch, training });
+}
+
+export function buildResnetGraph(api, { depth = 20, fx = null, maxBatch, training = false }) {
   const m = api.Model.create({ input: [3, 32, 32] });
   let id = m.conv(0, { cOut: 16, k: 3, stride: 1, pad: 1 });
   id = m.relu(m.bn(id));
@@ -33,8 +40,18 @@ export function buildResnet(api, { depth = 20, fx = null, maxBatch, training = f
   return m.build({ maxBatch, training });
 }
 
-/** The paper's LeNet-5: 32C5-MP2-64C5-MP2-512FC-10, 'same' padding, ReLU, biases (src/zoo.c). */
+/** The paper's LeNet-5: 32C5-MP2-64C5-MP2-512FC-10, 'same' padding, ReLU, biases (src/zoo.c; Model.lenet5
+ * when the API has it, else the builder API). Parameters are set by the caller. */
 export function buildLenet(api, { fx = null, maxBatch, training = true }) {
+  if (typeof api.Model.lenet5 === 'function') {
+    const m = api.Model.lenet5({ fp: !fx, ...(fx ?? {}), maxBatch, training });
+    if (fx) m.setFlexor({ mode: 'flexor', sTanh: 10 });
+    return m;
+  }
+  return buildLenetGraph(api, { fx, maxBatch, training });
+}
+
+export function buildLenetGraph(api, { fx = null, maxBatch, training = true }) {
   const m = api.Model.create({ input: [1, 28, 28] });
   let id = m.conv(0, { cOut: 32, k: 5, stride: 1, pad: 2, bias: true, flexor: fx });
   id = m.maxpool(m.relu(id), { k: 2, s: 2 });
