@@ -138,6 +138,10 @@ fx_status fx_flexor_weight_forward(fx_ctx *ctx, const fx_flexor_geom *g, const f
 fx_status fx_flexor_weight_from_bits(fx_ctx *ctx, const fx_flexor_geom *g, const uint32_t *enc,
                                      const float *alpha, float *W);
 
+/* The decrypted bits of one plane in the compute layout, packed for the lookup-table kernel:
+ * bits (c_out, ceil(fan_in/4)) nibbles, bit t of [co][g] set <=> b(co, 4g+t) = +1 (OIHW order within a row). */
+fx_status fx_flexor_plane_bits(fx_ctx *ctx, const fx_flexor_geom *g, const float *x, int plane, uint8_t *bits);
+
 /* Backward: dW (c_out, fan_in) -> dx (q, n_lat) and dalpha (q, c_out), accumulated. S is S_tanh. */
 fx_status fx_flexor_weight_backward(fx_ctx *ctx, const fx_flexor_geom *g, fx_bwd_mode mode, float S,
                                     const float *x, const float *alpha, const float *dW, float *dx,
@@ -166,6 +170,12 @@ size_t fx_conv2d_ws_floats(const fx_conv_shape *s);
 /* y (n, c_out, h_out, w_out) = conv(x (n, c_in, h, w), w (c_out, c_in, k, k)) + b (c_out or NULL). */
 fx_status fx_conv2d_forward(fx_ctx *ctx, const fx_conv_shape *s, float *y, const float *x, const float *w,
                             const float *b, float *ws);
+/* Forward with binary-coded weights through the lookup-table kernel (src/kernels/bcq_lut.c): q planes of
+ * +-1 weights packed by fx_flexor_plane_bits (q, c_out, ceil(fan_in/4)) and alpha (q, c_out). Same
+ * workspace as fx_conv2d_forward. fx_conv2d_bcq_fits() tells whether the fan-in suits the kernel. */
+int fx_conv2d_bcq_fits(const fx_conv_shape *s);
+fx_status fx_conv2d_forward_bcq(fx_ctx *ctx, const fx_conv_shape *s, float *y, const float *x, int q,
+                                const uint8_t *bits, const float *alpha, const float *b, float *ws);
 /* dx (or NULL), dw (or NULL), db (or NULL) += from dy. */
 fx_status fx_conv2d_backward(fx_ctx *ctx, const fx_conv_shape *s, float *dx, float *dw, float *db,
                              const float *dy, const float *x, const float *w, float *ws);
@@ -341,6 +351,10 @@ fx_status fx_model_param_info(fx_ctx *ctx, const fx_model *m, int i, fx_param_in
 fx_status fx_model_activation(fx_ctx *ctx, const fx_model *m, int id, const float **out);
 /* The float weights of node id as used by the last forward (decrypted for FleXOR layers). */
 fx_status fx_model_weights(fx_ctx *ctx, fx_model *m, int id, const float **w);
+/* Eval-mode FleXOR convolutions compute from the packed +-1 bits with the lookup-table kernel (on; the
+ * default in WebAssembly, where it is faster) or from decoded float weights (off; the native default, where
+ * the AVX2 GEMM is faster). Both give the same outputs up to float rounding. */
+fx_status fx_model_set_lut(fx_ctx *ctx, fx_model *m, int on);
 /* Marks parameters as changed from outside (e.g. loaded), so cached decoded weights are rebuilt. */
 void fx_model_touch(fx_model *m);
 

@@ -32,6 +32,8 @@ typedef struct node {
     int p_w, p_b, p_lat, p_alpha, p_gamma, p_beta, p_rm, p_rv;
     float *out, *dout;
     float *W;                         /* decoded FleXOR weights (c_out, fan_in) */
+    uint8_t *bits;                    /* FleXOR conv: packed +-1 bits (q, c_out, ceil(fan_in/4)) for the LUT kernel */
+    uint64_t bits_version;
     float *dW;                        /* their gradient before the XOR backward (training) */
     float *cache_a, *cache_b;         /* BN mean / rstd */
     int32_t *argmax;                  /* max pool */
@@ -52,6 +54,7 @@ struct fx_model {
     float *ws;                       /* n_threads workspaces of ws_floats each */
     size_t ws_floats;
     int n_threads;
+    int lut;                         /* eval-mode FleXOR convs use the lookup-table kernel (default on) */
     fx_pool *pool;
     float *scratch;                  /* (n_threads - 1) private dW + db buffers for parallel backward */
     size_t scratch_floats;
@@ -78,6 +81,11 @@ fx_status fx_model_new(fx_ctx *ctx, fx_model **out, int c, int h, int w) {
     in->c = c; in->h = h; in->w = w;
     m->mode = FX_BWD_FLEXOR;
     m->s_tanh = 10.0f;
+#ifdef __wasm__
+    m->lut = 1; /* in WebAssembly the table kernel beats the float GEMM (docs/PERFORMANCE.md) */
+#else
+    m->lut = 0; /* natively the AVX2 float GEMM is faster than the 4-wide table kernel */
+#endif
     m->version = 1;
     *out = m;
     return FX_OK;
@@ -297,6 +305,8 @@ static uint64_t layout(fx_model *m, float *base) {
         CARVE(n->out, float, sz); /* the input node keeps a copy of the batch */
         if (m->training && i > 0) CARVE(n->dout, float, sz);
         if (n->flexor) CARVE(n->W, float, n->geom.n);
+        if (n->flexor && n->kind == FX_NODE_CONV)
+            CARVE(n->bits, uint8_t, ((uint64_t)n->geom.cfg.q * n->c_out * ((n->geom.fan_in + 3) / 4) + 3) / 4);
         if (n->flexor && m->training) CARVE(n->dW, float, n->geom.n);
         if (n->kind == FX_NODE_BN) { CARVE(n->cache_a, float, n->c); CARVE(n->cache_b, float, n->c); }
         if (n->kind == FX_NODE_MAXPOOL) CARVE(n->argmax, int32_t, sz);
@@ -397,6 +407,12 @@ fx_status fx_model_set_flexor(fx_ctx *ctx, fx_model *m, fx_bwd_mode mode, float 
 
 void fx_model_touch(fx_model *m) { if (m) m->version++; }
 
+fx_status fx_model_set_lut(fx_ctx *ctx, fx_model *m, int on) {
+    FX_CHECK_PTR(ctx, "fx_model_set_lut", m);
+    m->lut = on != 0;
+    return FX_OK;
+}
+
 /* ---------------------------------------------------------------------------------------------------------
  * Forward and backward
  * ------------------------------------------------------------------------------------------------------- */
@@ -428,7 +444,7 @@ typedef struct par_job {
     const node *n, *src;
     const float *in, *w, *b;
     float *din, *dw, *db;
-    int bs, T, fwd;
+    int bs, T, fwd, lut;
     fx_status st[FX_MAX_THREADS];
 } par_job;
 
@@ -452,6 +468,10 @@ static void layer_task(void *v, int t) {
         fx_conv_shape cs;
         j->st[t] = fx_conv_shape_init(NULL, &cs, hi - lo, src->c, src->h, src->w, n->c_out, n->k, n->stride, n->pad);
         if (j->st[t]) return;
+        if (j->lut)
+            j->st[t] = fx_conv2d_forward_bcq(NULL, &cs, n->out + lo * osz, in, n->geom.cfg.q, n->bits,
+                                             j->m->params[n->p_alpha].data, j->b, ws);
+        else
         j->st[t] = j->fwd ? fx_conv2d_forward(NULL, &cs, n->out + lo * osz, in, j->w, j->b, ws)
                           : fx_conv2d_backward(NULL, &cs, j->din ? j->din + lo * isz : NULL, dw, db, n->dout + lo * osz,
                                                in, j->w, ws);
@@ -463,9 +483,10 @@ static void layer_task(void *v, int t) {
 }
 
 static fx_status run_layer(fx_ctx *ctx, fx_model *m, const node *n, int bs, int fwd, const float *w, float *dw,
-                           float *din) {
+                           float *din, int lut) {
     par_job j;
     memset(&j, 0, sizeof j);
+    j.lut = lut;
     j.m = m; j.n = n; j.src = &m->nodes[n->in0];
     j.in = j.src->out; j.w = w; j.b = P(m, n->p_b);
     j.din = din; j.dw = dw; j.db = G(m, n->p_b);
@@ -487,6 +508,18 @@ static fx_status run_layer(fx_ctx *ctx, fx_model *m, const node *n, int bs, int 
     return FX_OK;
 }
 
+/* The packed +-1 bits of a FleXOR conv for the lookup-table kernel, rebuilt when the parameters changed. */
+static fx_status node_bits(fx_ctx *ctx, fx_model *m, node *n) {
+    if (n->bits_version == m->version) return FX_OK;
+    int G = (n->geom.fan_in + 3) / 4;
+    for (int p = 0; p < n->geom.cfg.q; p++) {
+        fx_status s = fx_flexor_plane_bits(ctx, &n->geom, P(m, n->p_lat), p, n->bits + (size_t)p * n->c_out * G);
+        if (s) return s;
+    }
+    n->bits_version = m->version;
+    return FX_OK;
+}
+
 static fx_status forward_node(fx_ctx *ctx, fx_model *m, node *n, int bs, int train) {
     const node *src = &m->nodes[n->in0];
     const float *in = m->nodes[n->in0].out;
@@ -496,8 +529,15 @@ static fx_status forward_node(fx_ctx *ctx, fx_model *m, node *n, int bs, int tra
     switch (n->kind) {
     case FX_NODE_CONV:
     case FX_NODE_DENSE:
+        if (!train && m->lut && n->flexor && n->kind == FX_NODE_CONV) {
+            fx_conv_shape cs = {1, src->c, src->h, src->w, n->c_out, n->k, n->stride, n->pad, n->h, n->w};
+            if (fx_conv2d_bcq_fits(&cs)) {
+                if ((s = node_bits(ctx, m, n))) return s;
+                return run_layer(ctx, m, n, bs, 1, NULL, NULL, NULL, 1);
+            }
+        }
         if ((s = node_weights(ctx, m, n, &w))) return s;
-        return run_layer(ctx, m, n, bs, 1, w, NULL, NULL);
+        return run_layer(ctx, m, n, bs, 1, w, NULL, NULL, 0);
     case FX_NODE_BN:
         return fx_bn_forward(ctx, bs, n->c, n->h * n->w, train, n->out, in, P(m, n->p_gamma), P(m, n->p_beta),
                              m->params[n->p_rm].data, m->params[n->p_rv].data, n->cache_a, n->cache_b);
@@ -555,7 +595,7 @@ static fx_status backward_node(fx_ctx *ctx, fx_model *m, node *n, int bs) {
         if ((s = node_weights(ctx, m, n, &w))) return s;
         float *dw = n->flexor ? n->dW : G(m, n->p_w);
         if (n->flexor) memset(dw, 0, sizeof(float) * (size_t)n->geom.n);
-        s = run_layer(ctx, m, n, bs, 0, w, dw, din);
+        s = run_layer(ctx, m, n, bs, 0, w, dw, din, 0);
         if (s || !n->flexor) return s;
         return fx_flexor_weight_backward(ctx, &n->geom, m->mode, m->s_tanh, P(m, n->p_lat), P(m, n->p_alpha), dw,
                                          G(m, n->p_lat), G(m, n->p_alpha));

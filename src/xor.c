@@ -185,6 +185,28 @@ fx_status fx_flexor_weight_from_bits(fx_ctx *ctx, const fx_flexor_geom *g, const
     return FX_OK;
 }
 
+fx_status fx_flexor_plane_bits(fx_ctx *ctx, const fx_flexor_geom *g, const float *x, int plane, uint8_t *bits) {
+    static const char fn[] = "fx_flexor_plane_bits";
+    FX_CHECK_PTR(ctx, fn, g);
+    FX_CHECK_PTR(ctx, fn, x);
+    FX_CHECK_PTR(ctx, fn, bits);
+    if (plane < 0 || plane >= g->cfg.q) return fx_fail(ctx, FX_EINVAL, "%s: plane %d of %d", fn, plane, g->cfg.q);
+    int G = (g->fan_in + 3) / 4, n_in = g->cfg.n_in;
+    memset(bits, 0, (size_t)g->c_out * G);
+    const float *xp = x + plane * g->n_lat;
+    walk w = walk_start(g);
+    int64_t f = 0;
+    for (int64_t j = 0; j < g->n_slices; j++) {
+        uint32_t d = decrypt_word(&g->net[plane], pack_slice(xp + j * n_in, n_in));
+        for (int r = 0; r < g->cfg.n_out && f < g->n; r++, f++) {
+            int k = (int)(walk_index(&w) - (int64_t)w.co * g->fan_in);
+            bits[(size_t)w.co * G + (k >> 2)] |= (uint8_t)(((d >> r) & 1u) << (k & 3));
+            walk_next(&w);
+        }
+    }
+    return FX_OK;
+}
+
 /* ---------------------------------------------------------------------------------------------------------
  * Backward
  * ------------------------------------------------------------------------------------------------------- */

@@ -263,20 +263,23 @@ function ensureTrainSize(n) {
 let curves = { loss: [], acc: [], test: [] };
 let totalSteps = 0;
 
-const lossChart = new LineChart(el.lossChart, { xLabel: 'step', yLabel: 'loss', empty: 'the loss appears here', yMin: 0 });
+const lossChart = new LineChart(el.lossChart, { xLabel: 'step', yLabel: 'loss (log scale)', yLog: true, empty: 'the loss appears here' });
 const accChart = new LineChart(el.accChart, {
   xLabel: 'step', yLabel: 'accuracy', yMin: 0, yMax: 1, yMaxFixed: true, yFormat: (v) => `${Math.round(100 * v)} %`,
   readoutFormat: (v) => `${(100 * v).toFixed(1)} %`, empty: 'accuracy appears here',
 });
 
-function smooth(points, halfLife = 6) {
-  const a = 1 - Math.pow(0.5, 1 / halfLife);
+/** A centred moving average over about 1/30 of the points (at least 1 either side). */
+function smooth(points) {
+  const pts = points.filter(([, y]) => Number.isFinite(y));
+  const k = Math.max(1, Math.round(pts.length / 60));
   const out = [];
-  let s = null;
-  for (const [x, y] of points) {
-    if (!Number.isFinite(y)) continue;
-    s = s == null ? y : s + a * (y - s);
-    out.push([x, s]);
+  let sum = 0, lo = 0, hi = -1;
+  for (let i = 0; i < pts.length; i++) {
+    const a = Math.max(0, i - k), b = Math.min(pts.length - 1, i + k);
+    while (hi < b) sum += pts[++hi][1];
+    while (lo < a) sum -= pts[lo++][1];
+    out.push([pts[i][0], sum / (hi - lo + 1)]);
   }
   return out;
 }
@@ -302,6 +305,8 @@ function drawCurves() {
     ]);
     const l = curves.loss, a = smooth(curves.acc);
     el.lossChart.dataset.points = String(l.length);
+    el.accChart.dataset.first = a.length ? String(a[0][1]) : '';
+    el.accChart.dataset.last = a.length ? String(a.at(-1)[1]) : '';
     el.lossChart.setAttribute('aria-label', l.length ? `Training loss over ${l.at(-1)[0]} steps: from ` +
       `${l[0][1].toFixed(3)} to ${l.at(-1)[1].toFixed(3)}.` : 'Training loss: no data yet.');
     el.accChart.setAttribute('aria-label', a.length ? `Train accuracy (smoothed) now ${(100 * a.at(-1)[1]).toFixed(1)} %` +

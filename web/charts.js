@@ -100,8 +100,8 @@ export class LineChart {
     const left = all.filter((s) => s.axis !== 'right');
     const right = all.filter((s) => s.axis === 'right');
     const pad = { l: 46, r: right.length ? 44 : 12, t: 10, b: 30 };
-    const pw = w - pad.l - pad.r, ph = h - pad.t - pad.b;
-    if (pw < 20 || ph < 20) return;
+    let ph = h - pad.t - pad.b;
+    if (w < 60 || ph < 20) return;
 
     // x range over every series
     let x0 = Infinity, x1 = -Infinity;
@@ -135,6 +135,12 @@ export class LineChart {
     };
     const L = yRange(left, { min: opts.yMin, max: opts.yMax, fixedMax: opts.yMaxFixed, log: opts.yLog });
     const R = right.length ? yRange(right, { min: opts.right?.min, max: opts.right?.max, log: opts.right?.log }) : null;
+    // the left margin fits the widest tick label
+    const fy = opts.yFormat ?? fmtAuto;
+    const yTicks = L.log ? logTicks(L.lo, L.hi) : niceTicks(L.lo, L.hi, 4);
+    pad.l = Math.max(34, Math.ceil(Math.max(...yTicks.map((t) => ctx.measureText(fy(t)).width))) + 10);
+    const pw = w - pad.l - pad.r;
+    if (pw < 20) return;
     const sx = (x) => pad.l + ((x - x0) / (x1 - x0)) * pw;
     const syOf = (A) => (y) => {
       const f = A.log ? (Math.log10(Math.max(y, A.lo)) - Math.log10(A.lo)) / (Math.log10(A.hi) - Math.log10(A.lo))
@@ -149,8 +155,6 @@ export class LineChart {
     ctx.fillStyle = pal.muted;
     ctx.textAlign = 'right';
     ctx.textBaseline = 'middle';
-    const yTicks = L.log ? logTicks(L.lo, L.hi) : niceTicks(L.lo, L.hi, 4);
-    const fy = opts.yFormat ?? fmtAuto;
     for (const t of yTicks) {
       const y = Math.round(syL(t)) + 0.5;
       ctx.beginPath(); ctx.moveTo(pad.l, y); ctx.lineTo(pad.l + pw, y); ctx.stroke();
@@ -339,9 +343,14 @@ export class Histogram {
     if (data.xLabel) { ctx.textAlign = 'right'; ctx.fillText(data.xLabel, pad.l + pw, pad.t + ph + 17); }
     ctx.textAlign = 'right';
     ctx.textBaseline = 'middle';
-    ctx.fillText(log ? 'log count' : 'count', pad.l - 5, pad.t + 8);
-    ctx.fillText(fmtAuto(max), pad.l - 5, pad.t + ph - (ph - 4));
+    ctx.fillText(fmtAuto(max), pad.l - 5, pad.t + 4);
     ctx.fillText('0', pad.l - 5, pad.t + ph - 1);
+    ctx.save();
+    ctx.translate(pad.l - 14, pad.t + ph / 2);
+    ctx.rotate(-Math.PI / 2);
+    ctx.textAlign = 'center';
+    ctx.fillText(log ? 'count (log)' : 'count', 0, 0);
+    ctx.restore();
     if (data.band && data.bandLabel) {
       ctx.fillStyle = pal.bandLine;
       ctx.textAlign = 'center';

@@ -482,16 +482,22 @@ export class CifarPanel {
         tr.append(td);
         return td;
       };
+      const r = byKey.get(m.key);
+      if (m.ok) {
+        const n = document.createElement('small');
+        n.className = 'narrow';
+        n.textContent = ` · ${m.bitsPerWeight.toFixed(2)} bits/weight · ${kb(m.bytes)}${r?.ms != null ? ` · ${r.ms.toFixed(1)} ms` : ''}`;
+        name.append(n);
+      }
       if (!m.ok || m.skip) {
-        cell(m.ok ? m.bitsPerWeight.toFixed(2) : '–', 'num');
-        cell(m.ok ? kb(m.bytes) : '–', 'num');
+        cell(m.ok ? m.bitsPerWeight.toFixed(2) : '–', 'num opt');
+        cell(m.ok ? kb(m.bytes) : '–', 'num opt');
         const td = cell(m.ok ? `skipped: ${m.skip}` : `could not load: ${m.error}`, 'err');
         td.colSpan = 2;
         return tr;
       }
-      cell(m.bitsPerWeight.toFixed(2), 'num');
-      cell(kb(m.bytes), 'num');
-      const r = byKey.get(m.key);
+      cell(m.bitsPerWeight.toFixed(2), 'num opt');
+      cell(kb(m.bytes), 'num opt');
       const top = document.createElement('td');
       top.className = 'top3';
       if (r && !r.error) {
@@ -512,7 +518,7 @@ export class CifarPanel {
         top.append(ol);
       } else top.textContent = r?.error ?? (this.current ? '…' : 'pick an image');
       tr.append(top);
-      cell(r && !r.error ? `${r.ms.toFixed(1)} ms` : '–', 'num');
+      cell(r && !r.error ? `${r.ms.toFixed(1)} ms` : '–', 'num opt');
       return tr;
     }));
     this.el.table.hidden = rows.length === 0;

@@ -53,13 +53,17 @@ export class BitViews {
     this.flips = new Map(); // node -> [[step, % per step]]
     this.sHistory = [];     // [[step, S_tanh]]
     this.flipsChart = new LineChart(el.flips, {
-      xLabel: 'step', yLabel: 'flips per step (% of encrypted bits)', yLog: true,
+      xLabel: 'step', yLabel: '% flipped per step', yLog: true,
       yFormat: (v) => `${Number(v.toPrecision(2))} %`, readoutFormat: (v) => `${v.toPrecision(3)} %`,
       right: { label: 'S_tanh', format: (v) => String(Number(v.toPrecision(3))) },
       empty: 'appears once training runs',
     });
     this.hist = new Histogram(el.hist);
     onResize(el.wmap, () => this.drawWeightMap());
+    onResize(el.gates.parentElement, () => {
+      const v = el.gates.parentElement.clientWidth < 520;
+      if (this.d && v !== this.vertical) this.drawXor();
+    });
 
     el.layer.addEventListener('change', () => this.chooseLayer(Number(el.layer.value)));
     el.plane.addEventListener('change', () => this.chooseLayer(Number(el.layer.value), Number(el.plane.value)));
@@ -224,24 +228,35 @@ export class BitViews {
     const S = this.sTanh;
     this.drawMatrix(p, enc, dec, used);
 
-    // gates: encrypted bits on top, XOR gates / weight bits below
+    // gates: encrypted bits on top and the XOR gates / weight bits below; on narrow screens left and right
     const n = Math.max(d.nIn, d.nOut);
-    const colW = 26, W = n * colW + 40, H = 210;
-    const xIn = (i) => 20 + (i + (n - d.nIn) / 2 + 0.5) * colW;
-    const xOut = (k) => 20 + (k + (n - d.nOut) / 2 + 0.5) * colW;
-    const yIn = 52, yOut = 150;
     const svg = this.el.gates;
+    const vertical = (svg.parentElement?.clientWidth ?? 600) < 520;
+    this.vertical = vertical;
+    const step = 26;
+    const W = vertical ? 300 : n * step + 40, H = vertical ? n * step + 56 : 210;
+    const at = (k, count) => 20 + (k + (n - count) / 2 + 0.5) * step + (vertical ? 12 : 0);
+    const pIn = (i) => (vertical ? [84, at(i, d.nIn)] : [at(i, d.nIn), 52]);
+    const pOut = (k) => (vertical ? [W - 84, at(k, d.nOut)] : [at(k, d.nOut), 150]);
     svg.setAttribute('viewBox', `0 0 ${W} ${H}`);
+    svg.classList.toggle('vertical', vertical);
     const g = [];
-    g.push(svgEl('text', { x: 6, y: 14, class: 'svg-label' }, 'encrypted bits e (stored)'));
-    g.push(svgEl('text', { x: 6, y: H - 6, class: 'svg-label' }, 'decrypted weight bits y = XOR of their taps → ±1'));
+    if (vertical) {
+      g.push(svgEl('text', { x: 84, y: 14, class: 'svg-label', 'text-anchor': 'middle' }, 'stored e'));
+      g.push(svgEl('text', { x: W - 84, y: 14, class: 'svg-label', 'text-anchor': 'middle' }, 'weight bit y → ±1'));
+    } else {
+      g.push(svgEl('text', { x: 6, y: 14, class: 'svg-label' }, 'encrypted bits e (stored)'));
+      g.push(svgEl('text', { x: 6, y: H - 6, class: 'svg-label' }, 'decrypted weight bits y = XOR of their taps → ±1'));
+    }
     // wires (selected bit's taps last, on top)
     const wires = [], hot = [];
     for (let k = 0; k < d.nOut; k++) {
       for (let i = 0; i < d.nIn; i++) {
         if (!((p.masks[k] >>> i) & 1)) continue;
+        const [x0, y0] = pIn(i), [x1, y1] = pOut(k);
         const path = svgEl('path', {
-          d: `M${xIn(i)},${yIn + 11} C${xIn(i)},${yIn + 55} ${xOut(k)},${yOut - 55} ${xOut(k)},${yOut - 11}`,
+          d: vertical ? `M${x0 + 11},${y0} C${x0 + 70},${y0} ${x1 - 70},${y1} ${x1 - 11},${y1}`
+            : `M${x0},${y0 + 11} C${x0},${y0 + 55} ${x1},${y1 - 55} ${x1},${y1 - 11}`,
           class: k === r ? 'wire hot' : k >= used ? 'wire dead' : 'wire',
         });
         (k === r ? hot : wires).push(path);
@@ -254,22 +269,29 @@ export class BitViews {
       const x = p.latent[j * d.nIn + i];
       const isTap = (p.masks[r] >>> i) & 1;
       if (isTap) taps.push(i);
+      const [cx, cy] = pIn(i);
       const grp = svgEl('g', { class: `ebit ${bit ? 'one' : 'zero'}${isTap ? ' tap' : ''}` });
-      // latent bar: tanh(S x) from -1..1, drawn above the bit
+      // latent bar: tanh(S x) in -1..1, above the bit (left of it when vertical)
       const t = S ? Math.tanh(S * x) : Math.sign(x);
-      const bh = Math.max(1, Math.abs(t) * 14);
-      grp.append(svgEl('rect', { x: xIn(i) - 3, y: t >= 0 ? 34 - bh : 34, width: 6, height: bh, class: t >= 0 ? 'lat pos' : 'lat neg' }));
-      grp.append(svgEl('circle', { cx: xIn(i), cy: yIn, r: 10 }));
-      grp.append(svgEl('text', { x: xIn(i), y: yIn + 4, class: 'svg-bit' }, String(bit)));
+      const bl = Math.max(1, Math.abs(t) * 14);
+      grp.append(svgEl('rect', vertical
+        ? { x: t >= 0 ? 48 : 48 - bl, y: cy - 3, width: bl, height: 6, class: t >= 0 ? 'lat pos' : 'lat neg' }
+        : { x: cx - 3, y: t >= 0 ? 34 - bl : 34, width: 6, height: bl, class: t >= 0 ? 'lat pos' : 'lat neg' }));
+      if (vertical) grp.append(svgEl('text', { x: 12, y: cy + 3, class: 'svg-idx l' }, `e${i}`));
+      grp.append(svgEl('circle', { cx, cy, r: 10 }));
+      grp.append(svgEl('text', { x: cx, y: cy + 4, class: 'svg-bit' }, String(bit)));
       grp.append(svgEl('title', {}, `e${sub(i)} = ${bit} (x = ${x.toPrecision(3)}${S ? `, tanh(S·x) = ${t.toFixed(3)}` : ''})`));
       g.push(grp);
     }
     for (let k = 0; k < d.nOut; k++) {
       const y = (dec >>> k) & 1;
+      const [cx, cy] = pOut(k);
       const grp = svgEl('g', { class: `ybit ${y ? 'pos' : 'neg'}${k === r ? ' sel' : ''}${k >= used ? ' dead' : ''}`, 'data-bit': k });
-      grp.append(svgEl('rect', { x: xOut(k) - 11, y: yOut - 11, width: 22, height: 22, rx: 4 }));
-      grp.append(svgEl('text', { x: xOut(k), y: yOut + 4, class: 'svg-bit' }, '⊕'));
-      grp.append(svgEl('text', { x: xOut(k), y: yOut + 27, class: 'svg-sign' }, y ? '+1' : '−1'));
+      grp.append(svgEl('rect', { x: cx - 11, y: cy - 11, width: 22, height: 22, rx: 4 }));
+      grp.append(svgEl('text', { x: cx, y: cy + 4, class: 'svg-bit' }, '⊕'));
+      grp.append(svgEl('text', vertical ? { x: cx + 30, y: cy + 4, class: 'svg-sign' } : { x: cx, y: cy + 27, class: 'svg-sign' },
+        y ? '+1' : '−1'));
+      if (vertical) grp.append(svgEl('text', { x: cx + 48, y: cy + 3, class: 'svg-idx l' }, `y${k}`));
       grp.append(svgEl('title', {}, `y${sub(k)} = ${y} → weight ${y ? '+1' : '−1'}${k >= used ? ' (tail: discarded)' : ''}`));
       grp.addEventListener('click', () => { this.selectBit(k); this.el.gates.focus({ preventScroll: true }); });
       grp.addEventListener('pointerenter', () => { if (this.bit !== k) this.selectBit(k); });
@@ -511,12 +533,13 @@ export class BitViews {
       rows.push([l.name, int(l.weights), f ? `${f.q > 1 ? `${f.q} × ` : ''}${f.nIn} / ${f.nOut}` : 'float32',
         l.bitsPerWeight.toFixed(3), kb(l.storedBits / 8), kb(4 * l.weights), `${(32 / l.bitsPerWeight).toFixed(1)}×`]);
     }
-    rows.push(['biases, scales α, BN', int(info.otherValues), 'float32', '32', kb(4 * info.otherValues), kb(4 * info.otherValues), '1×']);
+    rows.push(['other (bias, α, BN)', int(info.otherValues), 'float32', '32', kb(4 * info.otherValues), kb(4 * info.otherValues), '1×']);
     tb.replaceChildren(...rows.map((r) => {
       const tr = document.createElement('tr');
       r.forEach((t, i) => {
         const c = document.createElement(i === 0 ? 'th' : 'td');
         if (i === 0) c.scope = 'row';
+        if (i === 1 || i === 2) c.className = 'opt';
         c.textContent = t;
         tr.append(c);
       });
@@ -534,6 +557,7 @@ export class BitViews {
       r.forEach((t, i) => {
         const c = document.createElement(i === 0 ? 'th' : 'td');
         if (i === 0) c.scope = 'row';
+        if (i === 1 || i === 2) c.className = 'opt';
         c.textContent = t;
         tr.append(c);
       });

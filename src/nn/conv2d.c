@@ -4,6 +4,7 @@
  */
 #include "../internal.h"
 #include "../kernels/gemm.h"
+#include "../kernels/bcq_lut.h"
 #include <string.h>
 
 fx_status fx_conv_shape_init(fx_ctx *ctx, fx_conv_shape *s, int n, int c_in, int h, int w, int c_out, int k,
@@ -153,6 +154,35 @@ fx_status fx_conv2d_backward(fx_ctx *ctx, const fx_conv_shape *s, float *dx, flo
                 col2im_add(s, col, dxi);
             }
         }
+    }
+    return FX_OK;
+}
+
+int fx_conv2d_bcq_fits(const fx_conv_shape *s) {
+    return fx_bcq_ws_floats(s->c_in * s->k * s->k) <= FX_GEMM_WS_FLOATS;
+}
+
+fx_status fx_conv2d_forward_bcq(fx_ctx *ctx, const fx_conv_shape *s, float *y, const float *x, int q,
+                                const uint8_t *bits, const float *alpha, const float *b, float *ws) {
+    static const char fn[] = "fx_conv2d_forward_bcq";
+    FX_CHECK_PTR(ctx, fn, s);
+    FX_CHECK_PTR(ctx, fn, y);
+    FX_CHECK_PTR(ctx, fn, x);
+    FX_CHECK_PTR(ctx, fn, bits);
+    FX_CHECK_PTR(ctx, fn, alpha);
+    FX_CHECK_PTR(ctx, fn, ws);
+    if (!fx_conv2d_bcq_fits(s)) return fx_fail(ctx, FX_EUNSUPPORTED, "%s: fan-in %d too large for the table workspace", fn, s->c_in * s->k * s->k);
+    int kk = s->c_in * s->k * s->k, hw_out = s->h_out * s->w_out;
+    float *col = ws, *tws = ws + (fx_conv2d_ws_floats(s) - FX_GEMM_WS_FLOATS);
+    for (int i = 0; i < s->n; i++) {
+        const float *xi = x + (size_t)i * s->c_in * s->h * s->w;
+        float *yi = y + (size_t)i * s->c_out * hw_out;
+        const float *B = xi;
+        if (!is_pointwise(s)) { im2col(s, xi, col); B = col; }
+        fx_bcq_lut_gemm(s->c_out, hw_out, kk, q, bits, alpha, B, hw_out, yi, hw_out, tws);
+        if (b)
+            for (int o = 0; o < s->c_out; o++)
+                for (int p = 0; p < hw_out; p++) yi[(size_t)o * hw_out + p] += b[o];
     }
     return FX_OK;
 }

@@ -25,6 +25,7 @@ void test_gemm(void);
 void test_errors(void);
 void test_gradcheck(void);
 void test_modelfile(void);
+void test_lut(void);
 
 typedef void (*fxt_fn)(void);
 void fxt_run(const char *name, fxt_fn fn);

@@ -1,0 +1,83 @@
+/*
+ * test_lut.c - the lookup-table (BiQGEMM-style) inference kernel against the float path: a FleXOR conv
+ * computed from packed +-1 bits must equal the conv with the decoded float weights, on awkward shapes
+ * (fan-in not a multiple of 4, pixel counts not a multiple of 16, q = 1..3, stride 2, 1x1, bias), and a
+ * whole model evaluated both ways must agree.
+ */
+#include "../../src/flexor.h"
+#include "fxtest.h"
+#include <stdlib.h>
+#include <string.h>
+
+static fx_ctx *ctx;
+
+static float *randv(fx_rng *r, long n, float s) {
+    float *v = malloc(sizeof(float) * (size_t)(n ? n : 1));
+    for (long i = 0; i < n; i++) v[i] = s * fx_rng_normal(r);
+    return v;
+}
+
+static void one_case(int n, int c_in, int h, int w, int c_out, int k, int stride, int pad, int q, int n_in, int bias) {
+    fx_rng r;
+    fx_rng_seed(&r, (uint64_t)(c_in * 131 + c_out * 7 + k + q));
+    fx_flexor_cfg cfg = {20, n_in, 2, q, 9};
+    fx_flexor_geom g;
+    fx_conv_shape s;
+    if (fx_flexor_geom_init(ctx, &g, &cfg, c_out, c_in, k) || fx_conv_shape_init(ctx, &s, n, c_in, h, w, c_out, k, stride, pad)) {
+        FXT_CHECK(0, "setup: %s", fx_ctx_message(ctx));
+        return;
+    }
+    float *x = randv(&r, (long)n * c_in * h * w, 1.0f), *lat = randv(&r, g.n_lat * q, 0.1f);
+    float *alpha = randv(&r, (long)q * c_out, 0.3f), *b = bias ? randv(&r, c_out, 0.5f) : NULL;
+    long ny = (long)n * c_out * s.h_out * s.w_out;
+    float *W = malloc(sizeof(float) * (size_t)g.n), *y1 = malloc(sizeof(float) * (size_t)ny), *y2 = malloc(sizeof(float) * (size_t)ny);
+    int G = (g.fan_in + 3) / 4;
+    uint8_t *bits = malloc((size_t)q * c_out * G);
+    size_t wsn = fx_conv2d_ws_floats(&s);
+    float *ws = aligned_alloc(64, (wsn * sizeof(float) + 63) & ~(size_t)63);
+    fx_flexor_weight_forward(ctx, &g, lat, alpha, W, NULL);
+    for (int p = 0; p < q; p++) fx_flexor_plane_bits(ctx, &g, lat, p, bits + (size_t)p * c_out * G);
+    fx_conv2d_forward(ctx, &s, y1, x, W, b, ws);
+    FXT_CHECK(fx_conv2d_bcq_fits(&s), "shape should fit the LUT kernel");
+    FXT_CHECK(fx_conv2d_forward_bcq(ctx, &s, y2, x, q, bits, alpha, b, ws) == FX_OK, "bcq: %s", fx_ctx_message(ctx));
+    char what[96];
+    snprintf(what, sizeof what, "lut %dx%dx%d->%d k%d s%d q%d", c_in, h, w, c_out, k, stride, q);
+    fxt_close(what, y2, y1, ny, 1e-4, 1e-4);
+    free(x); free(lat); free(alpha); free(b); free(W); free(y1); free(y2); free(bits); free(ws);
+}
+
+static void test_kernel(void) {
+    one_case(2, 3, 7, 5, 4, 3, 1, 1, 1, 8, 1);    /* fan-in 27: a partial last group; 35 pixels: partial block */
+    one_case(1, 16, 32, 32, 16, 3, 1, 1, 1, 16, 0); /* ResNet-20 stage 1 */
+    one_case(1, 16, 32, 32, 32, 3, 2, 1, 1, 12, 0); /* stage transition, stride 2 */
+    one_case(2, 64, 8, 8, 64, 3, 1, 1, 1, 8, 0);    /* stage 3 */
+    one_case(1, 5, 6, 6, 3, 1, 1, 0, 2, 4, 1);     /* 1x1, q = 2 */
+    one_case(3, 2, 9, 9, 5, 5, 2, 2, 3, 10, 1);    /* 5x5, q = 3 */
+}
+
+/* ResNet-20 with FleXOR stages evaluated with and without the LUT kernel. */
+static void test_model(void) {
+    fx_flexor_cfg st[3] = {{20, 16, 2, 1, 1}, {20, 12, 0, 2, 2}, {20, 8, 2, 1, 3}};
+    fx_model *m = NULL;
+    if (fx_model_resnet_cifar(ctx, &m, 20, st, 3, 0) != FX_OK) { FXT_CHECK(0, "resnet: %s", fx_ctx_message(ctx)); return; }
+    fx_model_init_params(ctx, m, 4, 0.2f, 0.01f);
+    fx_rng r;
+    fx_rng_seed(&r, 8);
+    float *x = randv(&r, 3L * 3 * 32 * 32, 1.0f), a[30];
+    const float *z;
+    fx_model_set_lut(ctx, m, 0);
+    fx_model_forward(ctx, m, x, 3, 0, &z);
+    memcpy(a, z, sizeof a);
+    fx_model_set_lut(ctx, m, 1);
+    FXT_CHECK(fx_model_forward(ctx, m, x, 3, 0, &z) == FX_OK, "lut forward: %s", fx_ctx_message(ctx));
+    fxt_close("lut resnet20 logits", z, a, 30, 1e-4, 1e-3);
+    free(x);
+    fx_model_free(ctx, m);
+}
+
+void test_lut(void) {
+    fx_ctx_new(&ctx);
+    fxt_run("LUT kernel: FleXOR conv from packed bits = float conv", test_kernel);
+    fxt_run("LUT kernel: ResNet-20 logits with and without it", test_model);
+    fx_ctx_free(ctx);
+}
