@@ -304,6 +304,7 @@ describe('the FleXOR page in headless Chromium', { timeout: 6 * 60_000 }, () => 
     await page.reload();
     await page.waitForFunction(() => !document.getElementById('restore').hidden, null, { timeout: 10_000 });
     assert.match(await page.textContent('#restore-text'), new RegExp(`step ${step} of 96`));
+    await page.evaluate(() => window.scrollTo(0, 0));
     await shot('ui-restore-offer.png');
     await page.click('#restore-run');
     await waitState('paused', 60_000);

@@ -577,7 +577,7 @@ function restoreSaved() {
   el.autosave.textContent = `· restored from step ${int(rec.position.globalStep)}`;
   worker.postMessage({
     type: 'restore', config: runConfig, checkpoint: rec.checkpoint, position: rec.position, view,
-    meta: { acc: rec.acc, epochsDone: rec.epochsDone, lastEval: rec.lastEval, elapsedMs: rec.elapsedMs },
+    meta: { acc: rec.acc, epochsDone: rec.epochsDone, lastEval: rec.lastEval, elapsedMs: rec.elapsedMs, sTanh: rec.progress?.sTanh },
   });
 }
 

@@ -258,13 +258,15 @@ function trainerOptions(cfg) {
 async function start(cfg) {
   if (!(await loadData(cfg))) return finish('stopped');
   status('Building LeNet-5…');
-  run.model = Model.lenet5({
+  const allFloat = cfg.nInPerLayer ? cfg.nInPerLayer.every((v) => v === 0) : cfg.nIn === 0;
+  run.model = Model.lenet5(allFloat ? { fp: true, seed: cfg.seed, maxBatch: cfg.batch, training: true } : {
     q: cfg.q, nOut: cfg.nOut, nIn: cfg.nIn, nInPerLayer: cfg.nInPerLayer, nTap: cfg.nTap, seed: cfg.seed,
     maxBatch: cfg.batch, training: true,
   });
   run.trainer = new Trainer(run.model, run.train, trainerOptions(cfg));
   announceModel('training', 'LeNet-5 being trained');
   run.globalStep = 0;
+  run.sTanh = cfg.warmup > 0 ? cfg.sTanh0 : cfg.sTanh;
   postBits('start');
   post({ type: 'state', state: 'running', hasModel: true,
     text: `Training on ${run.train.length} images, testing on ${run.test.length}…` });
@@ -284,6 +286,7 @@ async function restore(msg) {
   run.epochsDone = meta.epochsDone ?? epoch;
   run.lastEval = meta.lastEval ?? null;
   run.elapsedMs = meta.elapsedMs ?? 0;
+  run.sTanh = meta.sTanh ?? cfg.sTanh;
   run.globalStep = epoch * run.trainer.stepsPerEpoch + step;
   announceModel('training', 'LeNet-5 restored from the saved checkpoint');
   postBits('restore');

@@ -99,11 +99,16 @@ export class BitViews {
   reset() {
     this.info = null;
     this.d = null;
+    this.sTanh = null;
     this.flips = new Map();
     this.sHistory = [];
     this.slice = 0;
     this.bit = 0;
-    this.el.layer.replaceChildren();
+    const none = document.createElement('option');
+    none.textContent = 'no model yet';
+    this.el.layer.replaceChildren(none);
+    this.el.layer.disabled = true;
+    this.el.planeField.hidden = true;
     this.el.root.dataset.ready = 'false';
     this.drawFlips();
     this.hist.setData(null);
@@ -157,7 +162,7 @@ export class BitViews {
   /** A {type: 'bits'} message from the worker. */
   update(msg) {
     const d = msg.decisions;
-    if (msg.sTanh != null) this.sTanh = msg.sTanh;
+    this.sTanh = msg.sTanh ?? null;
     // flips: per step, as % of the layer's encrypted bits
     if (msg.stepsSince > 0) {
       for (const f of msg.flips) {
