@@ -5,7 +5,7 @@
 #   build/native/fxtests       native C test suite, and build/native/fxtests-san under ASan + UBSan
 #   wasm/flexor.wasm           the WebAssembly SIMD module (standalone, loaded by wasm/flexor.js)
 #   build/wasm/fxtests.wasm    the C test suite as a WebAssembly module (run by tests/run-wasm.mjs)
-# Usage: ./build.sh [native|wasm|all] (default all). On Debian as root, missing toolchain packages are
+# Usage: ./build.sh [native|wasm|all|deps] (default all; deps installs what the tests need beyond compilers). On Debian as root, missing toolchain packages are
 # installed; elsewhere the script says exactly what is missing.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -77,7 +77,24 @@ build_wasm() {
     echo "build.sh: wasm ok (wasm/flexor.wasm $(wc -c < wasm/flexor.wasm) bytes, build/wasm/fxtests.wasm)"
 }
 
+# What the tests need beyond the compilers: Debian's Chromium (browser tests) and python3-torch (PyTorch
+# reference, DDP exporter test). Installed as root on Debian; elsewhere reported.
+test_deps() {
+    local missing=()
+    [ -x /usr/bin/chromium ] || missing+=(chromium)
+    /usr/bin/python3 -c 'import torch, numpy' >/dev/null 2>&1 || missing+=(python3-torch python3-numpy)
+    [ ${#missing[@]} -eq 0 ] && return 0
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        echo "build.sh: installing test dependencies: ${missing[*]}" >&2
+        { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"; } >/dev/null \
+            || die "apt-get install ${missing[*]} failed"
+    else
+        echo "build.sh: the tests also need: ${missing[*]} (Debian packages); the tests that use them will fail" >&2
+    fi
+}
+
 case "$what" in
+deps) test_deps ;;
 native) build_native ;;
 wasm) build_wasm ;;
 all) build_native; build_wasm ;;

@@ -16,6 +16,7 @@ if (hasDeps && (!existsSync(mods) || statSync(lock).mtimeMs > statSync(mods).mti
   run('npm', ['ci', '--no-audit', '--no-fund']);
 }
 try {
+  if (process.env.npm_lifecycle_event === 'pretest') run(join(root, 'build.sh'), ['deps']);
   run(join(root, 'build.sh'), ['all']);
 } catch {
   console.error('setup: ./build.sh failed (see the message above)');
