@@ -171,11 +171,12 @@ size_t fx_conv2d_ws_floats(const fx_conv_shape *s);
 fx_status fx_conv2d_forward(fx_ctx *ctx, const fx_conv_shape *s, float *y, const float *x, const float *w,
                             const float *b, float *ws);
 /* Forward with binary-coded weights through the lookup-table kernel (src/kernels/bcq_lut.c): q planes of
- * +-1 weights packed by fx_flexor_plane_bits (q, c_out, ceil(fan_in/4)) and alpha (q, c_out). Same
- * workspace as fx_conv2d_forward. fx_conv2d_bcq_fits() tells whether the fan-in suits the kernel. */
+ * +-1 weights packed by fx_flexor_plane_bits (q, c_out, ceil(fan_in/4)), alpha (q, c_out), bias b (c_out or
+ * NULL) and a fused ReLU when relu != 0. Same workspace as fx_conv2d_forward. fx_conv2d_bcq_fits() tells
+ * whether the fan-in suits the kernel. */
 int fx_conv2d_bcq_fits(const fx_conv_shape *s);
 fx_status fx_conv2d_forward_bcq(fx_ctx *ctx, const fx_conv_shape *s, float *y, const float *x, int q,
-                                const uint8_t *bits, const float *alpha, const float *b, float *ws);
+                                const uint8_t *bits, const float *alpha, const float *b, int relu, float *ws);
 /* dx (or NULL), dw (or NULL), db (or NULL) += from dy. */
 fx_status fx_conv2d_backward(fx_ctx *ctx, const fx_conv_shape *s, float *dx, float *dw, float *db,
                              const float *dy, const float *x, const float *w, float *ws);
@@ -353,7 +354,9 @@ fx_status fx_model_activation(fx_ctx *ctx, const fx_model *m, int id, const floa
 fx_status fx_model_weights(fx_ctx *ctx, fx_model *m, int id, const float **w);
 /* Eval-mode FleXOR convolutions compute from the packed +-1 bits with the lookup-table kernel (on; the
  * default in WebAssembly, where it is faster) or from decoded float weights (off; the native default, where
- * the AVX2 GEMM is faster). Both give the same outputs up to float rounding. */
+ * the AVX2 GEMM is faster). Both give the same outputs up to float rounding. With the table kernel, a BN that
+ * directly follows such a conv is folded into it and a ReLU after that BN is fused, so in eval mode the
+ * activations of those BN/ReLU nodes are final but the conv's own output is not materialised. */
 fx_status fx_model_set_lut(fx_ctx *ctx, fx_model *m, int on);
 /* Marks parameters as changed from outside (e.g. loaded), so cached decoded weights are rebuilt. */
 void fx_model_touch(fx_model *m);

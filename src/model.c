@@ -34,6 +34,8 @@ typedef struct node {
     float *W;                         /* decoded FleXOR weights (c_out, fan_in) */
     uint8_t *bits;                    /* FleXOR conv: packed +-1 bits (q, c_out, ceil(fan_in/4)) for the LUT kernel */
     uint64_t bits_version;
+    float *fold_alpha, *fold_bias;    /* eval: alpha and bias with the following BN folded in */
+    int consumers;                    /* how many nodes read this node's output */
     float *dW;                        /* their gradient before the XOR backward (training) */
     float *cache_a, *cache_b;         /* BN mean / rstd */
     int32_t *argmax;                  /* max pool */
@@ -305,8 +307,11 @@ static uint64_t layout(fx_model *m, float *base) {
         CARVE(n->out, float, sz); /* the input node keeps a copy of the batch */
         if (m->training && i > 0) CARVE(n->dout, float, sz);
         if (n->flexor) CARVE(n->W, float, n->geom.n);
-        if (n->flexor && n->kind == FX_NODE_CONV)
+        if (n->flexor && n->kind == FX_NODE_CONV) {
             CARVE(n->bits, uint8_t, ((uint64_t)n->geom.cfg.q * n->c_out * ((n->geom.fan_in + 3) / 4) + 3) / 4);
+            CARVE(n->fold_alpha, float, (uint64_t)n->geom.cfg.q * n->c_out);
+            CARVE(n->fold_bias, float, n->c_out);
+        }
         if (n->flexor && m->training) CARVE(n->dW, float, n->geom.n);
         if (n->kind == FX_NODE_BN) { CARVE(n->cache_a, float, n->c); CARVE(n->cache_b, float, n->c); }
         if (n->kind == FX_NODE_MAXPOOL) CARVE(n->argmax, int32_t, sz);
@@ -357,6 +362,10 @@ fx_status fx_model_build(fx_ctx *ctx, fx_model *m, int max_batch, int training) 
     if (!arena) return FX_ENOMEM;
     m->arena = arena;
     layout(m, arena);
+    for (int i = 1; i < m->n_nodes; i++) {
+        m->nodes[m->nodes[i].in0].consumers++;
+        if (m->nodes[i].in1 >= 0) m->nodes[m->nodes[i].in1].consumers++;
+    }
     if (m->n_threads > 1 && !(m->pool = fx_pool_new(m->n_threads))) m->n_threads = 1;
     m->built = 1;
     for (int i = 0; i < m->n_params; i++)
@@ -444,7 +453,9 @@ typedef struct par_job {
     const node *n, *src;
     const float *in, *w, *b;
     float *din, *dw, *db;
-    int bs, T, fwd, lut;
+    int bs, T, fwd, lut, relu;
+    float *out;               /* forward output (the node's own buffer, or a fused successor's) */
+    const float *alpha;       /* LUT: per-plane scales (possibly with BN folded in) */
     fx_status st[FX_MAX_THREADS];
 } par_job;
 
@@ -469,8 +480,8 @@ static void layer_task(void *v, int t) {
         j->st[t] = fx_conv_shape_init(NULL, &cs, hi - lo, src->c, src->h, src->w, n->c_out, n->k, n->stride, n->pad);
         if (j->st[t]) return;
         if (j->lut)
-            j->st[t] = fx_conv2d_forward_bcq(NULL, &cs, n->out + lo * osz, in, n->geom.cfg.q, n->bits,
-                                             j->m->params[n->p_alpha].data, j->b, ws);
+            j->st[t] = fx_conv2d_forward_bcq(NULL, &cs, j->out + lo * osz, in, n->geom.cfg.q, n->bits, j->alpha, j->b,
+                                             j->relu, ws);
         else
         j->st[t] = j->fwd ? fx_conv2d_forward(NULL, &cs, n->out + lo * osz, in, j->w, j->b, ws)
                           : fx_conv2d_backward(NULL, &cs, j->din ? j->din + lo * isz : NULL, dw, db, n->dout + lo * osz,
@@ -482,14 +493,19 @@ static void layer_task(void *v, int t) {
     }
 }
 
-static fx_status run_layer(fx_ctx *ctx, fx_model *m, const node *n, int bs, int fwd, const float *w, float *dw,
-                           float *din, int lut) {
+/* lut: 0 float path; 1 table kernel writing `out` with scales `alpha`, bias `bias` and optional ReLU. */
+static fx_status run_layer_ex(fx_ctx *ctx, fx_model *m, const node *n, int bs, int fwd, const float *w, float *dw,
+                              float *din, int lut, float *out, const float *alpha, const float *bias, int relu) {
     par_job j;
     memset(&j, 0, sizeof j);
     j.lut = lut;
+    j.out = out;
+    j.alpha = alpha;
+    j.relu = relu;
     j.m = m; j.n = n; j.src = &m->nodes[n->in0];
     j.in = j.src->out; j.w = w; j.b = P(m, n->p_b);
     j.din = din; j.dw = dw; j.db = G(m, n->p_b);
+    if (lut) j.b = bias;
     j.bs = bs; j.fwd = fwd;
     j.T = m->n_threads < bs ? m->n_threads : bs;
     if (!fwd && j.T > 1 && !m->scratch) j.T = 1;
@@ -508,6 +524,12 @@ static fx_status run_layer(fx_ctx *ctx, fx_model *m, const node *n, int bs, int 
     return FX_OK;
 }
 
+static int lut_fits(const fx_model *m, const node *n) {
+    const node *src = &m->nodes[n->in0];
+    fx_conv_shape cs = {1, src->c, src->h, src->w, n->c_out, n->k, n->stride, n->pad, n->h, n->w};
+    return fx_conv2d_bcq_fits(&cs);
+}
+
 /* The packed +-1 bits of a FleXOR conv for the lookup-table kernel, rebuilt when the parameters changed. */
 static fx_status node_bits(fx_ctx *ctx, fx_model *m, node *n) {
     if (n->bits_version == m->version) return FX_OK;
@@ -520,6 +542,38 @@ static fx_status node_bits(fx_ctx *ctx, fx_model *m, node *n) {
     return FX_OK;
 }
 
+static fx_status run_layer(fx_ctx *ctx, fx_model *m, const node *n, int bs, int fwd, const float *w, float *dw,
+                           float *din, int lut) {
+    return run_layer_ex(ctx, m, n, bs, fwd, w, dw, din, lut, n->out, lut ? m->params[n->p_alpha].data : NULL,
+                        P(m, n->p_b), 0);
+}
+
+/* Eval-mode FleXOR conv through the table kernel, with a directly following BN (sole consumer) folded into
+ * alpha and bias, and a ReLU after that BN fused into the epilogue. Returns how many following nodes it
+ * absorbed (0..2) in *absorbed; their outputs are written, the intermediate ones are not materialised. */
+static fx_status fused_lut_conv(fx_ctx *ctx, fx_model *m, int id, int bs, int *absorbed) {
+    node *n = &m->nodes[id];
+    node *bn = id + 1 < m->n_nodes ? &m->nodes[id + 1] : NULL;
+    node *relu = id + 2 < m->n_nodes ? &m->nodes[id + 2] : NULL;
+    fx_status s = node_bits(ctx, m, n);
+    if (s) return s;
+    int q = n->geom.cfg.q, C = n->c_out;
+    const float *alpha = P(m, n->p_alpha), *b = P(m, n->p_b);
+    *absorbed = 0;
+    if (!(bn && bn->kind == FX_NODE_BN && bn->in0 == id && n->consumers == 1))
+        return run_layer_ex(ctx, m, n, bs, 1, NULL, NULL, NULL, 1, n->out, alpha, b, 0);
+    const float *gamma = P(m, bn->p_gamma), *beta = P(m, bn->p_beta), *rm = P(m, bn->p_rm), *rv = P(m, bn->p_rv);
+    for (int c = 0; c < C; c++) {
+        float sc = gamma[c] / sqrtf(rv[c] + FX_BN_EPS);
+        for (int p = 0; p < q; p++) n->fold_alpha[p * C + c] = alpha[p * C + c] * sc;
+        n->fold_bias[c] = beta[c] - rm[c] * sc + (b ? b[c] * sc : 0.0f);
+    }
+    int fuse_relu = relu && relu->kind == FX_NODE_RELU && relu->in0 == id + 1 && bn->consumers == 1;
+    *absorbed = 1 + fuse_relu;
+    return run_layer_ex(ctx, m, n, bs, 1, NULL, NULL, NULL, 1, fuse_relu ? relu->out : bn->out, n->fold_alpha,
+                        n->fold_bias, fuse_relu);
+}
+
 static fx_status forward_node(fx_ctx *ctx, fx_model *m, node *n, int bs, int train) {
     const node *src = &m->nodes[n->in0];
     const float *in = m->nodes[n->in0].out;
@@ -529,13 +583,6 @@ static fx_status forward_node(fx_ctx *ctx, fx_model *m, node *n, int bs, int tra
     switch (n->kind) {
     case FX_NODE_CONV:
     case FX_NODE_DENSE:
-        if (!train && m->lut && n->flexor && n->kind == FX_NODE_CONV) {
-            fx_conv_shape cs = {1, src->c, src->h, src->w, n->c_out, n->k, n->stride, n->pad, n->h, n->w};
-            if (fx_conv2d_bcq_fits(&cs)) {
-                if ((s = node_bits(ctx, m, n))) return s;
-                return run_layer(ctx, m, n, bs, 1, NULL, NULL, NULL, 1);
-            }
-        }
         if ((s = node_weights(ctx, m, n, &w))) return s;
         return run_layer(ctx, m, n, bs, 1, w, NULL, NULL, 0);
     case FX_NODE_BN:
@@ -573,8 +620,15 @@ fx_status fx_model_forward(fx_ctx *ctx, fx_model *m, const float *x, int n, int 
                            (long long)(i / (in_len / n)), (double)x[i]);
     memcpy(m->nodes[0].out, x, sizeof(float) * (size_t)in_len);
     for (int i = 1; i < m->n_nodes; i++) {
-        fx_status s = forward_node(ctx, m, &m->nodes[i], n, train);
-        if (s) return s;
+        node *nd = &m->nodes[i];
+        fx_status s;
+        if (!train && m->lut && nd->flexor && nd->kind == FX_NODE_CONV && lut_fits(m, nd)) {
+            int absorbed = 0;
+            if ((s = fused_lut_conv(ctx, m, i, n, &absorbed))) return s;
+            i += absorbed;
+            continue;
+        }
+        if ((s = forward_node(ctx, m, nd, n, train))) return s;
     }
     m->last_n = n;
     m->last_train = train;

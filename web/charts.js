@@ -172,6 +172,7 @@ export class LineChart {
       const x = Math.round(sx(t)) + 0.5;
       ctx.strokeStyle = pal.grid;
       ctx.beginPath(); ctx.moveTo(x, pad.t); ctx.lineTo(x, pad.t + ph); ctx.stroke();
+      ctx.textAlign = x > pad.l + pw - 12 ? 'right' : 'center';
       ctx.fillText(fx(t), x, pad.t + ph + 4);
     }
     ctx.strokeStyle = pal.line;
@@ -338,6 +339,7 @@ export class Histogram {
       const x = Math.round(sx(t)) + 0.5;
       ctx.strokeStyle = pal.line;
       ctx.beginPath(); ctx.moveTo(x, pad.t + ph); ctx.lineTo(x, pad.t + ph + 3); ctx.stroke();
+      ctx.textAlign = x > pad.l + pw - 16 ? 'right' : x < pad.l + 16 ? 'left' : 'center';
       ctx.fillText(fx(t), x, pad.t + ph + 5);
     }
     if (data.xLabel) { ctx.textAlign = 'right'; ctx.fillText(data.xLabel, pad.l + pw, pad.t + ph + 17); }

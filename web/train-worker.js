@@ -306,7 +306,16 @@ async function loop() {
   for (;;) {
     if (!(await waitWhilePaused())) return finish('stopped');
     const t0 = performance.now();
-    const st = run.trainer.run(steps);
+    let st;
+    try {
+      st = run.trainer.run(steps);
+    } catch (e) {
+      if (e?.code === 'FX_ENUMERIC') {
+        throw new Error(`Training diverged near step ${run.globalStep} (a value became NaN or infinite: ${e.message}). ` +
+          'Start again with a smaller learning rate.');
+      }
+      throw e;
+    }
     const ms = performance.now() - t0;
     const did = st.seen / batch;
     if (did > 0) {

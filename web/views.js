@@ -464,10 +464,9 @@ export class BitViews {
     const stride = x.length / sample.length;
     for (let i = 0; i < sample.length; i++) sample[i] = Math.abs(x[Math.floor(i * stride)]);
     sample.sort();
-    let hi = sample[Math.floor(0.995 * (sample.length - 1))] * 1.15;
-    if (S) hi = Math.max(hi, 3 / S);
+    let hi = Math.min(maxAbs, sample[Math.floor(0.995 * (sample.length - 1))] * 1.15);
+    if (S) hi = Math.max(hi, 1.5 / S);   // the band's edges stay in view
     if (!(hi > 0)) hi = maxAbs || 1;
-    hi = Math.min(hi, maxAbs * 1.02 || hi);
     const bins = 81;
     const counts = new Uint32Array(bins);
     let inBand = 0;
@@ -508,7 +507,7 @@ export class BitViews {
       sw.className = 'swatch';
       sw.style.background = pal.series[i % pal.series.length];
       const last = this.flips.get(l.id)?.at(-1);
-      li.append(sw, `${l.name}${last ? `: ${last[1].toPrecision(2)} %/step` : ''}`);
+      li.append(sw, `${l.name}${last ? `: ${last[1] ? last[1].toPrecision(2) : '0'} %/step` : ''}`);
       return li;
     }), ...(this.sHistory.length ? [(() => {
       const li = document.createElement('li');
@@ -535,7 +534,7 @@ export class BitViews {
       wTotal += l.weights;
       bitsTotal += l.storedBits;
       const f = l.flexor;
-      rows.push([l.name, int(l.weights), f ? `${f.q > 1 ? `${f.q} × ` : ''}${f.nIn} / ${f.nOut}` : 'float32',
+      rows.push([l.name, int(l.weights), f ? `${f.q > 1 ? `${f.q}×` : ''}${f.nIn}/${f.nOut}` : 'float32',
         l.bitsPerWeight.toFixed(3), kb(l.storedBits / 8), kb(4 * l.weights), `${(32 / l.bitsPerWeight).toFixed(1)}×`]);
     }
     rows.push(['other (bias, α, BN)', int(info.otherValues), 'float32', '32', kb(4 * info.otherValues), kb(4 * info.otherValues), '1×']);

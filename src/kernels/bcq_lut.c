@@ -8,13 +8,14 @@
  * sums T[g][key] = sum_t (bit t of key ? +x_t : -x_t) are tabulated once (24 vector adds), and every output
  * row then needs ONE 16-pixel table read per group instead of 4 x 16 multiply-adds: the tables are shared by
  * all M rows and all q planes. Weight bits are packed one nibble per group: bits[pl][m][g] bit t is 1 when
- * B[pl][m][4g+t] = +1. The vector code uses GCC/Clang vector extensions, so one source gives SSE natively
+ * B[pl][m][4g+t] = +1. A per-row bias and a ReLU are applied in the epilogue (BN folded by the caller). The vector code uses GCC/Clang vector extensions, so one source gives SSE natively
  * and SIMD128 in WebAssembly. Never allocates: ws holds the tables (fx_bcq_ws_floats(K) floats).
  */
 #include "bcq_lut.h"
 #include <string.h>
 
 typedef float v4 __attribute__((vector_size(16), aligned(4)));
+typedef int v4i __attribute__((vector_size(16), aligned(4)));
 
 #define PB 16 /* pixels per block: 4 vectors */
 
@@ -49,8 +50,8 @@ static void build_tables(int K, const float *X, int ldx, int p0, int cols, float
     }
 }
 
-void fx_bcq_lut_gemm(int M, int P, int K, int q, const uint8_t *bits, const float *alpha, const float *X, int ldx,
-                     float *Y, int ldy, float *ws) {
+void fx_bcq_lut_gemm(int M, int P, int K, int q, const uint8_t *bits, const float *alpha, const float *bias, int relu,
+                     const float *X, int ldx, float *Y, int ldy, float *ws) {
     int G = (K + 3) / 4;
     for (int p0 = 0; p0 < P; p0 += PB) {
         int cols = P - p0 < PB ? P - p0 : PB;
@@ -66,6 +67,12 @@ void fx_bcq_lut_gemm(int M, int P, int K, int q, const uint8_t *bits, const floa
                 }
                 float a = alpha[(size_t)pl * M + m];
                 y[0] += a * acc0; y[1] += a * acc1; y[2] += a * acc2; y[3] += a * acc3;
+            }
+            if (bias)
+                for (int v = 0; v < 4; v++) y[v] += bias[m];
+            if (relu) {
+                const v4 zero = {0, 0, 0, 0};
+                for (int v = 0; v < 4; v++) y[v] = (v4)((v4i)y[v] & (y[v] > zero)); /* lanes <= 0 -> +0 */
             }
             float *dst = Y + (size_t)m * ldy + p0;
             if (cols == PB) {

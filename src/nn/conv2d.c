@@ -163,7 +163,7 @@ int fx_conv2d_bcq_fits(const fx_conv_shape *s) {
 }
 
 fx_status fx_conv2d_forward_bcq(fx_ctx *ctx, const fx_conv_shape *s, float *y, const float *x, int q,
-                                const uint8_t *bits, const float *alpha, const float *b, float *ws) {
+                                const uint8_t *bits, const float *alpha, const float *b, int relu, float *ws) {
     static const char fn[] = "fx_conv2d_forward_bcq";
     FX_CHECK_PTR(ctx, fn, s);
     FX_CHECK_PTR(ctx, fn, y);
@@ -179,10 +179,7 @@ fx_status fx_conv2d_forward_bcq(fx_ctx *ctx, const fx_conv_shape *s, float *y, c
         float *yi = y + (size_t)i * s->c_out * hw_out;
         const float *B = xi;
         if (!is_pointwise(s)) { im2col(s, xi, col); B = col; }
-        fx_bcq_lut_gemm(s->c_out, hw_out, kk, q, bits, alpha, B, hw_out, yi, hw_out, tws);
-        if (b)
-            for (int o = 0; o < s->c_out; o++)
-                for (int p = 0; p < hw_out; p++) yi[(size_t)o * hw_out + p] += b[o];
+        fx_bcq_lut_gemm(s->c_out, hw_out, kk, q, bits, alpha, b, relu, B, hw_out, yi, hw_out, tws);
     }
     return FX_OK;
 }

@@ -39,9 +39,13 @@ static void one_case(int n, int c_in, int h, int w, int c_out, int k, int stride
     for (int p = 0; p < q; p++) fx_flexor_plane_bits(ctx, &g, lat, p, bits + (size_t)p * c_out * G);
     fx_conv2d_forward(ctx, &s, y1, x, W, b, ws);
     FXT_CHECK(fx_conv2d_bcq_fits(&s), "shape should fit the LUT kernel");
-    FXT_CHECK(fx_conv2d_forward_bcq(ctx, &s, y2, x, q, bits, alpha, b, ws) == FX_OK, "bcq: %s", fx_ctx_message(ctx));
+    FXT_CHECK(fx_conv2d_forward_bcq(ctx, &s, y2, x, q, bits, alpha, b, 0, ws) == FX_OK, "bcq: %s", fx_ctx_message(ctx));
     char what[96];
     snprintf(what, sizeof what, "lut %dx%dx%d->%d k%d s%d q%d", c_in, h, w, c_out, k, stride, q);
+    fxt_close(what, y2, y1, ny, 1e-4, 1e-4);
+    /* the fused ReLU epilogue */
+    fx_conv2d_forward_bcq(ctx, &s, y2, x, q, bits, alpha, b, 1, ws);
+    for (long i = 0; i < ny; i++) y1[i] = y1[i] > 0 ? y1[i] : 0;
     fxt_close(what, y2, y1, ny, 1e-4, 1e-4);
     free(x); free(lat); free(alpha); free(b); free(W); free(y1); free(y2); free(bits); free(ws);
 }
@@ -63,6 +67,17 @@ static void test_model(void) {
     fx_model_init_params(ctx, m, 4, 0.2f, 0.01f);
     fx_rng r;
     fx_rng_seed(&r, 8);
+    /* non-trivial BN statistics and affine parameters, so the folding is really exercised */
+    for (int i = 0; i < fx_model_param_count(m); i++) {
+        fx_param_info p;
+        fx_model_param_info(ctx, m, i, &p);
+        for (int64_t j = 0; j < p.len; j++) {
+            if (p.kind == FX_PARAM_GAMMA) p.data[j] = 0.5f + fx_rng_uniform(&r);
+            if (p.kind == FX_PARAM_BETA || p.kind == FX_PARAM_RMEAN) p.data[j] = 0.3f * fx_rng_normal(&r);
+            if (p.kind == FX_PARAM_RVAR) p.data[j] = 0.2f + fx_rng_uniform(&r);
+        }
+    }
+    fx_model_touch(m);
     float *x = randv(&r, 3L * 3 * 32 * 32, 1.0f), a[30];
     const float *z;
     fx_model_set_lut(ctx, m, 0);
