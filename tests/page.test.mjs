@@ -8,7 +8,8 @@
 //
 // Needs /usr/bin/chromium, MNIST and CIFAR-10 in the data cache (tools/fetch-data.mjs fetches them), and a
 // CIFAR-10 model: the models of models/index.json, or, when there is none, a tiny one this test trains with
-// build/native/flexor (./build.sh native) and serves through startServer({modelsRoot}).
+// build/native/flexor (./build.sh native) and serves through startServer({modelsRoot}) (also forced with
+// FLEXOR_PAGE_TEST_OWN_MODEL=1).
 // Run: node --test tests/page.test.mjs
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -34,7 +35,7 @@ const CIFAR_IMAGES = [0, 1, 2, 7, 150, 299];
 async function cifarModels(tmp) {
   const repoDir = path.join(ROOT, 'models');
   const idx = path.join(repoDir, 'index.json');
-  if (fs.existsSync(idx)) {
+  if (!process.env.FLEXOR_PAGE_TEST_OWN_MODEL && fs.existsSync(idx)) {
     const list = JSON.parse(await fsp.readFile(idx, 'utf8')).models ?? [];
     const cifar = list.filter((m) => (m.dataset ?? 'cifar10') === 'cifar10' && fs.existsSync(path.join(repoDir, m.file)));
     if (cifar.length) return { dir: repoDir, files: cifar.map((m) => m.file), trained: false };
@@ -75,7 +76,7 @@ describe('the FleXOR page in headless Chromium', { timeout: 6 * 60_000 }, () => 
       flips: Number(document.getElementById('flips').dataset.points || 0),
       hist: document.getElementById('hist').dataset.sum,
       wmap: h,
-      step: Number(document.getElementById('decisions').dataset.step || -1),
+      step: Number(document.getElementById('decisions').dataset.drawnStep ?? -1),
       lossPoints: Number(document.getElementById('loss-chart').dataset.points || 0),
     };
   });
@@ -161,6 +162,9 @@ describe('the FleXOR page in headless Chromium', { timeout: 6 * 60_000 }, () => 
     await waitState('running', 60_000);
     await waitStep(6);
     await page.waitForFunction(() => document.getElementById('decisions').dataset.ready === 'true');
+    // the views redraw while on screen (off-screen ones catch up when scrolled to)
+    await page.locator('#decisions .views').scrollIntoViewIfNeeded();
+    await page.waitForFunction(() => Number(document.getElementById('decisions').dataset.drawnStep) >= 6, null, { timeout: 10_000 });
     const a = await viewSnapshot();
 
     // the main thread keeps painting and answering input while the worker trains
@@ -182,7 +186,8 @@ describe('the FleXOR page in headless Chromium', { timeout: 6 * 60_000 }, () => 
     await panelShot('decisions', 'ui-decisions-training.png');
 
     await waitStep(44);
-    await page.waitForFunction((s) => Number(document.getElementById('decisions').dataset.step) > s + 20, a.step, { timeout: 30_000 });
+    await page.locator('#decisions .views').scrollIntoViewIfNeeded();
+    await page.waitForFunction((s) => Number(document.getElementById('decisions').dataset.drawnStep) > s + 20, a.step, { timeout: 30_000 });
     const b = await viewSnapshot();
     assert.ok(b.flips > a.flips, `the flips chart grew (${a.flips} -> ${b.flips} points)`);
     assert.notEqual(b.hist, a.hist, 'the latent histogram changed');
@@ -295,7 +300,10 @@ describe('the FleXOR page in headless Chromium', { timeout: 6 * 60_000 }, () => 
     await waitState('paused', 20_000);
     const step = await stepValue();
     // the pause writes a checkpoint at exactly this step
-    await page.waitForFunction((s) => Number(document.getElementById('autosave').dataset.step) === s, step, { timeout: 20_000 });
+    await page.waitForFunction((s) => {
+      const a = document.getElementById('autosave').dataset;
+      return Number(a.step) === s && a.reason === 'pause';
+    }, step, { timeout: 20_000 });
     const saved = await viewSnapshot();
     const rows = await page.$$eval('#history tbody tr', (r) => r.map((e) => e.textContent));
     const testAcc = await page.textContent('#test-acc');
@@ -336,12 +344,17 @@ describe('the FleXOR page in headless Chromium', { timeout: 6 * 60_000 }, () => 
 
   test('a model file loads into the views and "Try it"', async () => {
     assert.ok(downloaded, 'needs the model downloaded by the training test');
+    if (['running', 'paused', 'restoring', 'loading'].includes(await state())) {
+      await page.click('#stop');
+      await waitState('stopped', 20_000);
+    }
     await page.setInputFiles('#model-file', downloaded);
     await waitState('loaded', 30_000);
     assert.match(await page.textContent('#status'), /Loaded flexor-lenet5-mnist-0\.8bit-ntap2-flexor\.fxm/);
     await page.waitForFunction(() => document.getElementById('decisions').dataset.ready === 'true');
     assert.match(await page.textContent('#layer-summary'), /^conv1: conv 32×1×5×5/);
-    assert.match(await page.textContent('#hist-caption'), /came from a file/);
+    await page.locator('#decisions .views').scrollIntoViewIfNeeded();
+    await page.waitForFunction(() => /came from a file/.test(document.getElementById('hist-caption').textContent), null, { timeout: 5000 });
     assert.match(await page.textContent('#draw-note'), /loaded model flexor-lenet5/);
     await page.focus('#draw');
     await page.keyboard.press('4');

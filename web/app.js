@@ -468,10 +468,13 @@ function onMessage(msg) {
         cifar?.setUserModel(loadedFile.name, loadedFile.bytes.slice(0));
       }
       break;
-    case 'bits':
+    case 'bits': {
+      const t0 = performance.now();
       views.update(msg);
+      $('decisions').dataset.renderMs = (performance.now() - t0).toFixed(1);
       draw.refresh();
       break;
+    }
     case 'progress':
       showProgress(msg);
       addCurvePoint(msg);
@@ -527,6 +530,7 @@ function persistCheckpoint(msg) {
     const t = new Date(record.savedAt).toLocaleTimeString();
     el.autosave.textContent = `· saved in this browser at ${t} (step ${int(msg.position.globalStep)})`;
     el.autosave.dataset.step = String(msg.position.globalStep);
+    el.autosave.dataset.reason = msg.reason;
   }, (e) => {
     el.autosave.textContent = `· could not save in this browser (${e.message})`;
   });
@@ -551,6 +555,7 @@ async function checkSaved() {
   }
   if (!saved) return;
   el.restoreText.textContent = describeSaved(saved);
+  el.restoreRun.textContent = saved.done ? 'Restore the finished run' : 'Restore and continue';
   el.restore.hidden = false;
 }
 

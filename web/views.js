@@ -65,6 +65,13 @@ export class BitViews {
       if (this.d && v !== this.vertical) this.drawXor();
     });
 
+    // Views off screen are not redrawn (fc1 has 1.6 M weights); they catch up when scrolled into view.
+    this.visible = true;
+    this.dirty = false;
+    new IntersectionObserver((entries) => {
+      this.visible = entries.some((e) => e.isIntersecting);
+      if (this.visible && this.dirty) this.render();
+    }, { rootMargin: '200px' }).observe(el.root.querySelector('.views'));
     el.layer.addEventListener('change', () => this.chooseLayer(Number(el.layer.value)));
     el.plane.addEventListener('change', () => this.chooseLayer(Number(el.layer.value), Number(el.plane.value)));
     el.wmapMode.addEventListener('change', () => this.drawWeightMap());
@@ -209,9 +216,16 @@ export class BitViews {
       `(${d.nTap ? `${d.nTap} taps per XOR gate` : 'random-fill XOR gates'}${d.q > 1 ? `, ${d.q} bit planes` : ''}) → ` +
       `${d.bitsPerWeight.toFixed(3)} bits/weight.`;
     el.root.dataset.step = String(msg.step);
+    if (this.visible) this.render(); else this.dirty = true;
+  }
+
+  render() {
+    this.dirty = false;
+    if (!this.d) return;
     this.drawXor();
     this.drawWeightMap();
     this.drawHistogram();
+    this.el.root.dataset.drawnStep = this.el.root.dataset.step;
   }
 
   // -------------------------------------------------------------------------------------------------------
@@ -313,10 +327,11 @@ export class BitViews {
     const where = r < used ? `${weightPosition(d, f)}; scale α = ${p.alpha[co].toPrecision(3)}` : 'past the end of the layer: discarded';
     this.el.readout.textContent = `Slice ${j}, weight bit y${sub(r)} = ${terms} = ${vals} = ${y} ` +
       `(parity of ${taps.length} tap${taps.length === 1 ? '' : 's'}) → weight ${y ? '+1' : '−1'} (${where}).`;
-    svg.setAttribute('aria-label', `XOR gates of slice ${j}: ${d.nIn} encrypted bits ${enc.toString(2).padStart(d.nIn, '0')} ` +
-      `(e${sub(d.nIn - 1)}…e₀) decrypt to ${d.nOut} weight bits. Weight bit ${r} selected; arrow keys choose another.`);
-    this.el.encWord.textContent = enc.toString(2).padStart(d.nIn, '0');
-    this.el.decWord.textContent = dec.toString(2).padStart(d.nOut, '0');
+    svg.setAttribute('aria-label', `XOR gates of slice ${j}: ${d.nIn} encrypted bits ` +
+      `${[...enc.toString(2).padStart(d.nIn, '0')].reverse().join('')} (e₀ first) decrypt to ${d.nOut} weight bits. Weight bit ${r} selected; arrow keys choose another.`);
+    // LSB first, in the order of the diagram and the matrix (e0 on the left)
+    this.el.encWord.textContent = [...enc.toString(2).padStart(d.nIn, '0')].reverse().join('');
+    this.el.decWord.textContent = [...dec.toString(2).padStart(d.nOut, '0')].reverse().join('');
   }
 
   drawMatrix(p, enc, dec, used) {
@@ -377,62 +392,64 @@ export class BitViews {
     const sum = this.el.wmapMode.value === 'sum' && d.q > 1;
     const planes = sum ? d.planes : [d.planes[this.plane] ?? d.planes[0]];
     const { cOut, cIn, k, fanIn } = d;
-    // value of weight (co, idx) where idx = ci*k*k + kh*k + kw
-    const val = new Float32Array(cOut * fanIn);
-    for (const p of planes) for (let co = 0; co < cOut; co++) {
-      const a = p.alpha[co];
-      for (let t = 0; t < fanIn; t++) val[co * fanIn + t] += a * p.signs[co * fanIn + t];
-    }
-    let vmax = 0;
-    for (let i = 0; i < val.length; i++) { const a = Math.abs(val[i]); if (a > vmax) vmax = a; }
-    vmax ||= 1;
+    const kk = k * k;
     const pal = palette();
     const bg = hexRgb(pal.card, [255, 255, 255]), pos = hexRgb(pal.pos, [213, 94, 0]), neg = hexRgb(pal.neg, [0, 114, 178]);
 
-    let cols, rows, img, caption, scaleY = null;
+    // pixel layout: pixel index of weight (co, t), t = ci*k*k + s (OIHW), and how many weights share a pixel
+    let cols, rows, caption, scaleY = null, pix, perPixel = 1;
     if (d.kind === 'conv') {
-      // tiles of k x k with a 1-unit gap; one input channel: a wrapped grid of filters; else filters as
+      // tiles of k x k with a 1-pixel gap; one input channel: a wrapped grid of filters; else filters as
       // columns (output channel) and input channels as rows
       const tile = k + 1;
-      let gc, gr, at;
-      if (cIn === 1) {
-        gc = cOut <= 16 ? cOut : Math.ceil(cOut / Math.ceil(cOut / 16));
-        gr = Math.ceil(cOut / gc);
-        at = (co) => [(co % gc) * tile, Math.floor(co / gc) * tile];
-        caption = `${cOut} filters of ${k}×${k}`;
-      } else {
-        gc = cOut; gr = cIn;
-        caption = `${cOut} filters (columns) × ${cIn} input channels (rows), ${k}×${k} each`;
-      }
+      const gc = cIn === 1 ? Math.min(cOut, Math.max(8, Math.ceil(Math.sqrt(cOut)))) : cOut;
+      const gr = cIn === 1 ? Math.ceil(cOut / gc) : cIn;
+      caption = cIn === 1 ? `${cOut} filters of ${k}×${k}` : `${cOut} filters (columns) × ${cIn} input channels (rows), ${k}×${k} each`;
       cols = gc * tile - 1;
       rows = gr * tile - 1;
-      img = new ImageData(cols, rows);
-      img.data.fill(0);
-      for (let co = 0; co < cOut; co++) for (let ci = 0; ci < cIn; ci++) {
-        const [x0, y0] = cIn === 1 ? at(co) : [co * tile, ci * tile];
-        for (let s = 0; s < k * k; s++) {
-          const v = val[co * fanIn + ci * k * k + s] / vmax;
-          const o = ((y0 + Math.floor(s / k)) * cols + x0 + (s % k)) * 4;
-          paint(img.data, o, v, bg, pos, neg);
-        }
-      }
+      pix = (co, t) => {
+        const ci = Math.floor(t / kk), s = t - ci * kk;
+        const [x0, y0] = cIn === 1 ? [(co % gc) * tile, Math.floor(co / gc) * tile] : [co * tile, ci * tile];
+        return (y0 + Math.floor(s / k)) * cols + x0 + (s % k);
+      };
     } else {
       // dense [out][in]; blocks averaged when wider than the box or taller than 300 px
       const bx = Math.max(1, Math.ceil(cIn / boxW)), by = Math.max(1, Math.ceil(cOut / 300));
       cols = Math.ceil(cIn / bx);
       rows = Math.ceil(cOut / by);
-      img = new ImageData(cols, rows);
-      for (let ry = 0; ry < rows; ry++) for (let rx = 0; rx < cols; rx++) {
-        let s = 0, n = 0;
-        for (let o = ry * by; o < Math.min(cOut, (ry + 1) * by); o++) {
-          for (let i = rx * bx; i < Math.min(cIn, (rx + 1) * bx); i++) { s += val[o * fanIn + i]; n++; }
-        }
-        paint(img.data, (ry * cols + rx) * 4, s / n / vmax, bg, pos, neg);
-      }
-      caption = `${cOut} output neurons (rows) × ${cIn} inputs (columns)` +
-        (bx * by > 1 ? `; each pixel averages ${bx * by} weights` : '');
+      perPixel = bx * by;
+      pix = null; // handled in the loop below (hot path for fc1)
+      caption = `${cOut} output neurons (rows) × ${cIn} inputs (columns)` + (perPixel > 1 ? `; each pixel averages ${perPixel} weights` : '');
       if (rows < 60) scaleY = Math.max(1, Math.floor(120 / rows));
+      this._dense = { bx, by };
     }
+    const acc = new Float32Array(cols * rows);
+    const used = new Uint8Array(cols * rows);
+    for (const p of planes) {
+      const { alpha, signs } = p;
+      if (pix) {
+        for (let co = 0; co < cOut; co++) {
+          const a = alpha[co];
+          for (let t = 0; t < fanIn; t++) {
+            const q = pix(co, t);
+            acc[q] += a * signs[co * fanIn + t];
+            used[q] = 1;
+          }
+        }
+      } else {
+        const { bx, by } = this._dense;
+        for (let o = 0; o < cOut; o++) {
+          const a = alpha[o] / perPixel, row = Math.floor(o / by) * cols, base = o * fanIn;
+          for (let i = 0; i < fanIn; i++) acc[row + ((i / bx) | 0)] += a * signs[base + i];
+        }
+        used.fill(1);
+      }
+    }
+    let vmax = 0;
+    for (let i = 0; i < acc.length; i++) { const a = Math.abs(acc[i]); if (a > vmax) vmax = a; }
+    vmax ||= 1;
+    const img = new ImageData(cols, rows);
+    for (let i = 0; i < acc.length; i++) if (used[i]) paint(img.data, i * 4, acc[i] / vmax, bg, pos, neg);
     // integer upscale (crisp) when it fits, else fit the width
     const sx = cols <= boxW ? Math.max(1, Math.floor(boxW / cols)) : boxW / cols;
     const sy = scaleY ?? sx;
@@ -471,11 +488,14 @@ export class BitViews {
     const counts = new Uint32Array(bins);
     let inBand = 0;
     const band = S ? 1 / S : null;
+    const bandV = band ?? -1;
+    const scale = bins / (2 * hi);
     for (let i = 0; i < x.length; i++) {
       const v = x[i];
-      if (band && Math.abs(v) < band) inBand++;
-      const b = Math.floor(((v + hi) / (2 * hi)) * bins);
-      counts[Math.max(0, Math.min(bins - 1, b))]++;
+      if (v < bandV && v > -bandV) inBand++;
+      let b = ((v + hi) * scale) | 0;
+      if (b < 0) b = 0; else if (b >= bins) b = bins - 1;
+      counts[b]++;
     }
     const log = this.el.histLog.checked;
     this.hist.setData({ counts, lo: -hi, hi, band, bandLabel: band ? '±1/S_tanh' : null, log, xLabel: 'latent x' });
@@ -501,7 +521,9 @@ export class BitViews {
       series.push({ name: 'S_tanh', color: pal.muted, points: this.sHistory, axis: 'right', dash: [5, 4], width: 1.25 });
     }
     this.flipsChart.setSeries(series);
-    this.el.flipsLegend.replaceChildren(...layers.map((l, i) => {
+    this.flipsChart.opts.empty = this.info?.source === 'file' ? 'this model came from a file: no training to follow'
+      : 'appears once training runs';
+    this.el.flipsLegend.replaceChildren(...layers.map((l, i) => [l, i]).filter(([l]) => this.flips.get(l.id)?.length).map(([l, i]) => {
       const li = document.createElement('li');
       const sw = document.createElement('span');
       sw.className = 'swatch';
