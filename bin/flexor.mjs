@@ -402,14 +402,24 @@ async function cmdTrain(argv) {
       }
       out(`resuming ${ckpt} at epoch ${c.epoch + 1} step ${c.step} (${m.steps} optimiser steps)`);
     } else {
-      if (c.init)
-        throw new CliError('flexor train: --init (encrypting a full-precision model into the FleXOR layers) is only in ' +
-          'the native CLI (build/native/flexor); train from scratch here or resume a checkpoint');
       try {
         m = buildModel(c);
       } catch (e) {
         if (e instanceof FlexorError) throw new CliError(`flexor: model: ${detail(e)}`);
         throw e;
+      }
+      if (c.init) {
+        const src = loadModelFile(c.init, { maxBatch: 1, training: false });
+        try {
+          const mag = c.init_mag > 0 ? c.init_mag : f32(0.5 / c.stanh);
+          const { copied, encrypted } = m.initFrom(src, { mag, seed: BigInt(c.seed) });
+          out(`init: ${copied} parameters copied and ${encrypted} layers encrypted from ${c.init}`);
+        } catch (e) {
+          if (e instanceof FlexorError) throw new CliError(`flexor: --init: ${detail(e)}`);
+          throw e;
+        } finally {
+          src.dispose();
+        }
       }
     }
     if (c.teacher) teacher = loadModelFile(c.teacher, { maxBatch: c.batch, training: false });
@@ -575,7 +585,7 @@ function usage() {
     '      --milestones e1,e2 --gamma --stanh S --stanh0 S0 --alpha-init A --lat-std X --seed N\n' +
     '      --teacher FP.fxm --T 4 --kd 0.9 --eval-every N\n' +
     '      --ckpt FILE --ckpt-every SECONDS --resume --max-steps N --train-limit N --test-limit N --data DIR\n' +
-    '      (--init is native only)\n' +
+    '      --init FP.fxm (encrypt a full-precision model as the start)\n' +
     '  eval MODEL [--limit N] [--batch B] [--preds FILE] [--data DIR]\n' +
     '  inspect MODEL\n' +
     '  export MODEL OUT             checkpoint or model file -> inference model (packed sign bits)');

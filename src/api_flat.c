@@ -238,3 +238,13 @@ fx_status fxw_cifar_parse(fx_ctx *ctx, const uint8_t *buf, uint32_t len, int32_t
     *n = k;
     return FX_OK;
 }
+
+/* fx_model_init_from; counts2 (may be NULL) receives copied, encrypted. */
+fx_status fxw_model_init_from(fx_ctx *ctx, fx_model *m, const fx_model *src, float mag, uint32_t seed_lo,
+                              uint32_t seed_hi, int32_t *counts2) {
+    int c = 0, e = 0;
+    fx_status s = fx_model_init_from(ctx, m, src, mag, seed64(seed_lo, seed_hi), &c, &e);
+    if (s) return s;
+    if (counts2) { counts2[0] = c; counts2[1] = e; }
+    return FX_OK;
+}

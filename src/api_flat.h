@@ -29,5 +29,6 @@ fx_status fxw_trainer_new(fx_ctx *ctx, fx_trainer **out, fx_model *m, fx_model *
 fx_status fxw_trainer_run(fx_ctx *ctx, fx_trainer *tr, int max_steps, double *out10);
 fx_status fxw_idx_parse(fx_ctx *ctx, const uint8_t *buf, uint32_t len, int32_t *dims5, const uint8_t **data);
 fx_status fxw_cifar_parse(fx_ctx *ctx, const uint8_t *buf, uint32_t len, int32_t *n, uint8_t *labels, uint8_t *images);
+fx_status fxw_model_init_from(fx_ctx *ctx, fx_model *m, const fx_model *src, float mag, uint32_t seed_lo, uint32_t seed_hi, int32_t *counts2);
 
 #endif

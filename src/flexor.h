@@ -431,6 +431,12 @@ void fx_buffer_free(fx_ctx *ctx, void *buf);
 fx_status fx_model_load(fx_ctx *ctx, const uint8_t *buf, size_t len, int max_batch, int training, fx_model **out,
                         const uint8_t **extra, uint32_t *extra_len);
 
+/* Starts m from src, a model of the same graph (e.g. the full-precision one): parameters of the same kind
+ * and size are copied, and every FleXOR weight of m whose node holds a float weight in src is encrypted
+ * from it (fx_flexor_encrypt; latent values +-mag). copied/encrypted (may be NULL) count what was done. */
+fx_status fx_model_init_from(fx_ctx *ctx, fx_model *m, const fx_model *src, float mag, uint64_t seed, int *copied,
+                             int *encrypted);
+
 /* Optimiser steps taken (restored by checkpoints). */
 int64_t fx_model_steps(const fx_model *m);
 

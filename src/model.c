@@ -799,3 +799,49 @@ void fx__param_state(const fx_model *m, int i, float **s1, float **s2) {
 }
 
 void fx__model_set_steps(fx_model *m, int64_t t) { m->t = t; }
+
+/* ---------------------------------------------------------------------------------------------------------
+ * Initialisation from another model
+ * ------------------------------------------------------------------------------------------------------- */
+
+fx_status fx_model_init_from(fx_ctx *ctx, fx_model *m, const fx_model *src, float mag, uint64_t seed, int *copied,
+                             int *encrypted) {
+    static const char fn[] = "fx_model_init_from";
+    FX_CHECK_PTR(ctx, fn, m);
+    FX_CHECK_PTR(ctx, fn, src);
+    if (!m->built || !src->built) return fx_fail(ctx, FX_ESTATE, "%s: both models must be built", fn);
+    if (!(mag > 0.0f) || !isfinite(mag)) return fx_fail(ctx, FX_EINVAL, "%s: mag must be > 0 (got %g)", fn, (double)mag);
+    if (src->n_nodes != m->n_nodes)
+        return fx_fail(ctx, FX_ESHAPE, "%s: the source has %d nodes, the model %d: not the same architecture", fn,
+                       src->n_nodes, m->n_nodes);
+    for (int i = 1; i < m->n_nodes; i++) {
+        const node *a = &m->nodes[i], *b = &src->nodes[i];
+        if (a->kind != b->kind || a->in0 != b->in0 || a->in1 != b->in1 || a->c != b->c || a->h != b->h || a->w != b->w)
+            return fx_fail(ctx, FX_ESHAPE, "%s: node %d differs between the source and the model", fn, i);
+    }
+    int nc = 0, ne = 0;
+    for (int i = 0; i < m->n_params; i++) {
+        param *p = &m->params[i];
+        for (int j = 0; j < src->n_params; j++) {
+            const param *s = &src->params[j];
+            if (s->node != p->node) continue;
+            if (s->kind == p->kind && s->len == p->len) {
+                memcpy(p->data, s->data, sizeof(float) * (size_t)p->len);
+                nc++;
+            } else if (p->kind == FX_PARAM_LAT && s->kind == FX_PARAM_W) {
+                node *n = &m->nodes[p->node];
+                float *work = fx_alloc(ctx, sizeof(float) * (size_t)s->len, "the encryption workspace");
+                if (!work) return FX_ENOMEM;
+                fx_status st = fx_flexor_encrypt(ctx, &n->geom, s->data, mag, seed + (uint64_t)i, p->data,
+                                                 m->params[n->p_alpha].data, work);
+                fx_free(ctx, work);
+                if (st) return st;
+                ne++;
+            }
+        }
+    }
+    fx_model_touch(m);
+    if (copied) *copied = nc;
+    if (encrypted) *encrypted = ne;
+    return FX_OK;
+}

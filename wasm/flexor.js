@@ -863,6 +863,28 @@ export class Model {
   }
 
   /**
+   * Starts this model from `src`, a model of the same graph (e.g. a full-precision one): parameters of the
+   * same kind and size are copied and every FleXOR weight is encrypted from src's float weight of the same
+   * node (fx_model_init_from: per slice the encrypted word whose decrypted bits best match sign(W) weighted
+   * by |W|, least-squares alpha, latent values +-mag).
+   * @param {Model} src
+   * @param {{mag?: number, seed?: number|bigint}} [opts]  mag defaults to 0.05, seed to 1
+   * @returns {{copied: number, encrypted: number}}
+   */
+  initFrom(src, opts = {}) {
+    const fn = 'Model.initFrom';
+    const r = this.#builtOr(fn);
+    if (!(src instanceof Model)) throw new FlexorError(fn, Status.EINVAL, 'src must be a Model');
+    src.#live(fn);
+    const [lo, hi] = seedHalves(fn, 'seed', opts.seed ?? 1);
+    const s = r.scratch;
+    check(this.#h.ctx, fn, r.ex.fxw_model_init_from(this.#h.ctx, this.#h.m, src.#h.m, num(fn, 'mag', opts.mag, 0.05),
+      lo, hi, s + S_OUT));
+    const counts = heap().i32.slice((s + S_OUT) >>> 2, ((s + S_OUT) >>> 2) + 2);
+    return { copied: counts[0], encrypted: counts[1] };
+  }
+
+  /**
    * Sets the backward mode and S_tanh of every FleXOR layer.
    * @param {{mode?: 'flexor'|'ste'|'analog', sTanh?: number}} opts  defaults 'flexor' and 10
    * @returns {this}

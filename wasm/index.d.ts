@@ -343,6 +343,8 @@ export declare class Model {
   /** Allocates the arena; no layer can be added afterwards. */
   build(opts: BuildOptions): this;
   initParams(opts?: InitParamsOptions): this;
+  /** Starts from a model of the same graph: copies matching parameters, encrypts float weights into the FleXOR layers. */
+  initFrom(src: Model, opts?: { mag?: number; seed?: number | bigint }): { copied: number; encrypted: number };
   setFlexor(opts?: SetFlexorOptions): this;
 
   /** Runs n samples x (n*c*h*w values, NCHW); returns a copy of the logits (n, classes). */

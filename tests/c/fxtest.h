@@ -26,6 +26,7 @@ void test_errors(void);
 void test_gradcheck(void);
 void test_modelfile(void);
 void test_lut(void);
+void test_encrypt_suite(void);
 
 typedef void (*fxt_fn)(void);
 void fxt_run(const char *name, fxt_fn fn);

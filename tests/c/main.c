@@ -14,6 +14,7 @@ int main(int argc, char **argv) {
     test_errors();
     test_modelfile();
     test_lut();
+    test_encrypt_suite();
     fxt_print_diff_table();
     printf("\n%d passed, %d failed\n", fxt_checks - fxt_fails, fxt_fails);
     return fxt_fails ? 1 : 0;

@@ -180,37 +180,11 @@ static int init_from(fx_ctx *ctx, fx_model *m, const char *path, const cfg *c) {
     fx_model *src = NULL;
     if (fx_model_load(ctx, buf, len, 1, 0, &src, NULL, NULL)) { free(buf); return die_ctx(ctx, path); }
     free(buf);
-    if (fx_model_node_count(src) != fx_model_node_count(m)) {
-        fprintf(stderr, "flexor: --init %s has %d nodes, the model %d: not the same architecture\n", path,
-                fx_model_node_count(src), fx_model_node_count(m));
-        fx_model_free(ctx, src);
-        return 1;
-    }
     int copied = 0, encrypted = 0;
-    for (int i = 0; i < fx_model_param_count(m); i++) {
-        fx_param_info p;
-        fx_model_param_info(ctx, m, i, &p);
-        for (int j = 0; j < fx_model_param_count(src); j++) {
-            fx_param_info s;
-            fx_model_param_info(ctx, src, j, &s);
-            if (s.node != p.node) continue;
-            if (s.kind == p.kind && s.len == p.len) { memcpy(p.data, s.data, sizeof(float) * (size_t)p.len); copied++; }
-            if (p.kind == FX_PARAM_LAT && s.kind == FX_PARAM_W) {
-                fx_node_info ni;
-                fx_model_node_info(ctx, m, p.node, &ni);
-                fx_param_info a;
-                fx_model_param_info(ctx, m, i + 1, &a); /* alpha follows lat */
-                float *work = malloc(sizeof(float) * (size_t)s.len);
-                float mag = c->init_mag > 0 ? c->init_mag : 0.5f / c->stanh;
-                fx_status st = fx_flexor_encrypt(ctx, ni.geom, s.data, mag, c->seed + (uint64_t)i, p.data, a.data, work);
-                free(work);
-                if (st) { fx_model_free(ctx, src); return die_ctx(ctx, "encrypting the initial weights"); }
-                encrypted++;
-            }
-        }
-    }
+    float mag = c->init_mag > 0 ? c->init_mag : 0.5f / c->stanh;
+    fx_status st = fx_model_init_from(ctx, m, src, mag, c->seed, &copied, &encrypted);
     fx_model_free(ctx, src);
-    fx_model_touch(m);
+    if (st) return die_ctx(ctx, "--init");
     printf("init: %d parameters copied and %d layers encrypted from %s\n", copied, encrypted, path);
     return 0;
 }
