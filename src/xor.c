@@ -147,6 +147,69 @@ static void add_slice(const fx_flexor_geom *g, walk *w, int64_t *f, uint32_t d, 
     }
 }
 
+/* ---------------------------------------------------------------------------------------------------------
+ * Chunked slice-order <-> OIHW movement. The slice order is the matrix S (rows r = kk*C_in + ci, C_out
+ * columns) whose row r is OIHW column col(r) = ci*KK + kk. Walking W in slice order touches one float per
+ * cache line (stride fan_in); instead, CHUNK floats of S are produced or consumed in order in a small buffer
+ * and moved to/from W column-block-wise.
+ * ------------------------------------------------------------------------------------------------------- */
+
+#define CHUNK 2048
+
+static int64_t row_col(const fx_flexor_geom *g, int64_t r) {
+    int kkn = g->k ? g->k * g->k : 1;
+    return (r % g->c_in) * kkn + r / g->c_in;
+}
+
+/* W[co][col(r)] += buf[(r - r0)*C_out + co] for rows r0..r1-1. */
+static void scatter_rows(const fx_flexor_geom *g, int64_t r0, int64_t r1, const float *buf, float *W) {
+    int C = g->c_out;
+    int32_t cols[CHUNK];
+    for (int64_t r = r0; r < r1; r++) cols[r - r0] = (int32_t)row_col(g, r);
+    for (int co = 0; co < C; co++) {
+        float *wr = W + (int64_t)co * g->fan_in;
+        for (int64_t r = r0; r < r1; r++) wr[cols[r - r0]] += buf[(r - r0) * C + co];
+    }
+}
+
+/* buf[(r - r0)*C_out + co] = dW[co][col(r)] for rows r0..r1-1. */
+static void gather_rows(const fx_flexor_geom *g, int64_t r0, int64_t r1, const float *dW, float *buf) {
+    int C = g->c_out;
+    int32_t cols[CHUNK];
+    for (int64_t r = r0; r < r1; r++) cols[r - r0] = (int32_t)row_col(g, r);
+    for (int co = 0; co < C; co++) {
+        const float *wr = dW + (int64_t)co * g->fan_in;
+        for (int64_t r = r0; r < r1; r++) buf[(r - r0) * C + co] = wr[cols[r - r0]];
+    }
+}
+
+/* One plane of the forward decode, chunked (needs c_out <= CHUNK). */
+static void forward_plane_chunked(const fx_flexor_geom *g, int p, const float *xp, const float *ap, float *W,
+                                  uint32_t *bits) {
+    float buf[CHUNK];
+    int C = g->c_out, n_out = g->cfg.n_out, n_in = g->cfg.n_in;
+    int64_t R = g->fan_in, RB = CHUNK / C, j = 0;
+    int r = 0;
+    uint32_t d = decrypt_word(&g->net[p], pack_slice(xp, n_in));
+    if (bits) bits[0] = d;
+    for (int64_t r0 = 0; r0 < R; r0 += RB) {
+        int64_t r1 = r0 + RB < R ? r0 + RB : R, cnt = (r1 - r0) * C;
+        int co = 0;
+        for (int64_t e = 0; e < cnt; e++) {
+            buf[e] = ((d >> r) & 1u) ? ap[co] : -ap[co];
+            if (++co == C) co = 0;
+            if (++r == n_out) {
+                r = 0;
+                if (++j < g->n_slices) {
+                    d = decrypt_word(&g->net[p], pack_slice(xp + j * n_in, n_in));
+                    if (bits) bits[j] = d;
+                }
+            }
+        }
+        scatter_rows(g, r0, r1, buf, W);
+    }
+}
+
 fx_status fx_flexor_weight_forward(fx_ctx *ctx, const fx_flexor_geom *g, const float *x, const float *alpha,
                                    float *W, uint32_t *bits) {
     static const char fn[] = "fx_flexor_weight_forward";
@@ -157,6 +220,10 @@ fx_status fx_flexor_weight_forward(fx_ctx *ctx, const fx_flexor_geom *g, const f
     memset(W, 0, (size_t)g->n * sizeof(float));
     for (int p = 0; p < g->cfg.q; p++) {
         const float *xp = x + p * g->n_lat;
+        if (g->c_out <= CHUNK) {
+            forward_plane_chunked(g, p, xp, alpha + (int64_t)p * g->c_out, W, bits ? bits + p * g->n_slices : NULL);
+            continue;
+        }
         walk w = walk_start(g);
         int64_t f = 0;
         for (int64_t j = 0; j < g->n_slices; j++) {
@@ -249,6 +316,34 @@ static void slice_backward(const fx_xornet *net, fx_bwd_mode mode, float S, cons
     }
 }
 
+/* One plane of the backward pass, chunked (needs c_out <= CHUNK): dW is gathered into slice order in
+ * CHUNK-float pieces; a slice that straddles two pieces keeps its rows in b/gr across them. */
+static void backward_plane_chunked(const fx_flexor_geom *g, int p, fx_bwd_mode mode, float S, const float *xp,
+                                   const float *ap, const float *dW, float *dxp, float *dap) {
+    float buf[CHUNK], b[32], gr[32];
+    int C = g->c_out, n_out = g->cfg.n_out, n_in = g->cfg.n_in;
+    int64_t R = g->fan_in, RB = CHUNK / C, j = 0, f = 0;
+    int r = 0;
+    uint32_t d = decrypt_word(&g->net[p], pack_slice(xp, n_in));
+    for (int64_t r0 = 0; r0 < R; r0 += RB) {
+        int64_t r1 = r0 + RB < R ? r0 + RB : R, cnt = (r1 - r0) * C;
+        gather_rows(g, r0, r1, dW, buf);
+        int co = 0;
+        for (int64_t e = 0; e < cnt; e++, f++) {
+            float dw = buf[e];
+            b[r] = ((d >> r) & 1u) ? 1.0f : -1.0f;
+            gr[r] = ap[co] * dw;
+            if (dap) dap[co] += b[r] * dw;
+            if (++co == C) co = 0;
+            if (++r == n_out || f + 1 == g->n) {
+                if (dxp) slice_backward(&g->net[p], mode, S, xp + j * n_in, b, gr, r, dxp + j * n_in);
+                r = 0;
+                if (++j < g->n_slices) d = decrypt_word(&g->net[p], pack_slice(xp + j * n_in, n_in));
+            }
+        }
+    }
+}
+
 fx_status fx_flexor_weight_backward(fx_ctx *ctx, const fx_flexor_geom *g, fx_bwd_mode mode, float S,
                                     const float *x, const float *alpha, const float *dW, float *dx,
                                     float *dalpha) {
@@ -267,6 +362,10 @@ fx_status fx_flexor_weight_backward(fx_ctx *ctx, const fx_flexor_geom *g, fx_bwd
         const float *ap = alpha + (int64_t)p * g->c_out;
         float *dxp = dx ? dx + p * g->n_lat : NULL;
         float *dap = dalpha ? dalpha + (int64_t)p * g->c_out : NULL;
+        if (g->c_out <= CHUNK) {
+            backward_plane_chunked(g, p, mode, S, xp, ap, dW, dxp, dap);
+            continue;
+        }
         walk w = walk_start(g);
         int64_t f = 0;
         for (int64_t j = 0; j < g->n_slices; j++) {

@@ -86,9 +86,56 @@ static void test_init_from(void) {
     fx_model_free(ctx, fx);
 }
 
+/* The weight decode and the backward pass stream through the layer in chunks; on a layer large enough for
+ * many chunks (c_out = 37, so chunks of 55 rows = 2035 weights cut slices of 20 in the middle), both must
+ * equal a naive per-weight reference written straight from docs/CORE.md. */
+static void test_chunked(void) {
+    int C = 37, Cin = 70, K = 3, KK = 9, n_out = 20, n_in = 12;
+    fx_flexor_cfg cfg = {n_out, n_in, 2, 2, 21};
+    fx_flexor_geom g;
+    fx_flexor_geom_init(ctx, &g, &cfg, C, Cin, K);
+    fx_rng r;
+    fx_rng_seed(&r, 77);
+    long nl = (long)g.n_lat * 2, n = (long)g.n;
+    float *x = malloc(sizeof(float) * (size_t)nl), *a = malloc(sizeof(float) * 2 * C), *dW = malloc(sizeof(float) * (size_t)n);
+    float *W = calloc((size_t)n, sizeof(float)), *Wref = calloc((size_t)n, sizeof(float));
+    float *dx = calloc((size_t)nl, sizeof(float)), *dxref = calloc((size_t)nl, sizeof(float));
+    float da[74] = {0}, daref[74] = {0}, S = 10.0f;
+    for (long i = 0; i < nl; i++) x[i] = 0.05f * fx_rng_normal(&r);
+    for (int i = 0; i < 2 * C; i++) a[i] = 0.1f + 0.2f * fx_rng_uniform(&r);
+    for (long i = 0; i < n; i++) dW[i] = fx_rng_normal(&r);
+    /* reference: every weight f on its own */
+    for (int p = 0; p < 2; p++) {
+        const float *xp = x + (long)p * g.n_lat;
+        for (long f = 0; f < n; f++) {
+            long j = f / n_out, row = f / C;
+            int rr = (int)(f % n_out), co = (int)(f % C), ci = (int)(row % Cin), kk = (int)(row / Cin);
+            uint32_t e = 0;
+            for (int i = 0; i < n_in; i++) e |= (uint32_t)(xp[j * n_in + i] >= 0) << i;
+            float b = __builtin_parity(e & g.net[p].mask[rr]) ? 1.0f : -1.0f;
+            long idx = (long)co * Cin * KK + ci * KK + kk;
+            Wref[idx] += a[p * C + co] * b;
+            daref[p * C + co] += b * dW[idx];
+            float gr = a[p * C + co] * dW[idx];
+            for (int i = 0; i < n_in; i++)
+                if ((g.net[p].mask[rr] >> i) & 1u) {
+                    float xi = xp[j * n_in + i], t = tanhf(S * xi);
+                    dxref[(long)p * g.n_lat + j * n_in + i] += S * (1 - t * t) * (xi >= 0 ? 1.0f : -1.0f) * b * gr;
+                }
+        }
+    }
+    fx_flexor_weight_forward(ctx, &g, x, a, W, NULL);
+    fx_flexor_weight_backward(ctx, &g, FX_BWD_FLEXOR, S, x, a, dW, dx, da);
+    fxt_close("chunked decode W", W, Wref, n, 1e-6, 1e-6);
+    fxt_close("chunked backward dalpha", da, daref, 2 * C, 1e-3, 1e-4);
+    fxt_close("chunked backward dx", dx, dxref, nl, 1e-4, 1e-4);
+    free(x); free(a); free(dW); free(W); free(Wref); free(dx); free(dxref);
+}
+
 void test_encrypt_suite(void) {
     fx_ctx_new(&ctx);
     fxt_run("encrypt: float weights -> latent bits (exhaustive, local search, q = 2)", test_encrypt);
     fxt_run("encrypt: fx_model_init_from (FP ResNet-20 -> FleXOR)", test_init_from);
+    fxt_run("decode/backward in chunks = naive per-weight reference (large layer, q = 2)", test_chunked);
     fx_ctx_free(ctx);
 }
