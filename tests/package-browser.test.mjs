@@ -20,6 +20,7 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { wasmStale } from './helpers.mjs';
 import { ensureCifar10, dataDir } from '../tools/fetch-data.mjs';
 import { encodePng } from '../tools/png.mjs';
 
@@ -51,17 +52,6 @@ function docExamples() {
   const out = new Map();
   for (const m of md.matchAll(/^```[\w-]*[ \t]+file=([\w.-]+)[^\n]*\n([\s\S]*?)^```[ \t]*$/gm)) out.set(m[1], m[2]);
   return out;
-}
-
-function wasmStale() {
-  const wasm = path.join(ROOT, 'wasm/flexor.wasm');
-  if (!fs.existsSync(wasm)) return true;
-  const t = fs.statSync(wasm).mtimeMs;
-  const walk = (d) => fs.readdirSync(d, { withFileTypes: true }).some((e) => {
-    const p = path.join(d, e.name);
-    return e.isDirectory() ? walk(p) : /\.[ch]$/.test(e.name) && fs.statSync(p).mtimeMs > t;
-  });
-  return walk(path.join(ROOT, 'src'));
 }
 
 /** A CIFAR-10 model: the first 3x32x32 model of the installed package's models/, else one trained by the native CLI. */
@@ -176,7 +166,7 @@ before(async () => {
     throw new Error(`playwright-core is not installed (${e.message}); run npm ci`);
   }
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'flexor-package-browser-'));
-  if (wasmStale()) execFileSync(path.join(ROOT, 'build.sh'), ['wasm'], { cwd: ROOT, stdio: 'inherit' });
+  if (wasmStale(ROOT)) execFileSync(path.join(ROOT, 'build.sh'), ['wasm'], { cwd: ROOT, stdio: 'inherit' });
   const packed = JSON.parse(run('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', tmp], ROOT))[0];
   site = path.join(tmp, 'site');
   fs.mkdirSync(site);

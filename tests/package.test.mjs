@@ -14,6 +14,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { wasmStale } from './helpers.mjs';
 import { ensureMnist, ensureCifar10, dataDir } from '../tools/fetch-data.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -53,18 +54,6 @@ function extractExamples(markdown) {
 /** The files to run for a docs/API.md example: it, and README.md's block of the same name if there is one. */
 const variants = (name) => [name, `readme-${name}`].filter((n) => examples.has(n));
 
-/** Whether wasm/flexor.wasm is missing or older than a C source or header. */
-function wasmStale() {
-  const wasm = path.join(ROOT, 'wasm/flexor.wasm');
-  if (!fs.existsSync(wasm)) return true;
-  const t = fs.statSync(wasm).mtimeMs;
-  const walk = (d) => fs.readdirSync(d, { withFileTypes: true }).some((e) => {
-    const p = path.join(d, e.name);
-    return e.isDirectory() ? walk(p) : /\.[ch]$/.test(e.name) && fs.statSync(p).mtimeMs > t;
-  });
-  return walk(path.join(ROOT, 'src'));
-}
-
 /** A CIFAR-10 model file from models/, or one trained now by the native CLI while models/ has none. */
 async function cifarModel() {
   const dir = path.join(ROOT, 'models');
@@ -87,7 +76,7 @@ async function cifarModel() {
 
 before(async () => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'flexor-package-test-'));
-  if (wasmStale()) execFileSync(path.join(ROOT, 'build.sh'), ['wasm'], { cwd: ROOT, stdio: 'inherit' });
+  if (wasmStale(ROOT)) execFileSync(path.join(ROOT, 'build.sh'), ['wasm'], { cwd: ROOT, stdio: 'inherit' });
   const data = dataDir();
   const mn = await ensureMnist(data);
   mnistDir = path.dirname(mn['train-images-idx3-ubyte']);
