@@ -17,6 +17,8 @@
 // Workers and bundles; in Node, loadModel reads file: URLs and paths with a dynamic import('node:fs/promises').
 
 import { init, Model, Dataset, Trainer, FlexorError, Status } from './flexor.js';
+// A variable, not a literal, so that bundlers (esbuild, webpack, vite) leave this Node-only import alone.
+const NODE_FS = 'node:fs/promises';
 
 export * from './flexor.js';
 
@@ -56,7 +58,7 @@ function describe(v) {
 
 /** Reads a file: URL or a path (Node only). */
 async function readLocal(fn, where) {
-  const fs = await import(/* webpackIgnore: true */ /* @vite-ignore */ 'node:fs/promises');
+  const fs = await import(/* webpackIgnore: true */ /* @vite-ignore */ NODE_FS);
   try {
     return new Uint8Array(await fs.readFile(where));
   } catch (e) {

@@ -19,6 +19,8 @@
 // any status != 0 becomes a FlexorError carrying the status, its name and the C context's message.
 // Memory: typed-array views of the wasm memory are re-created whenever memory.buffer changed (the module
 // can grow its memory in any call that allocates), so no view is cached across such calls.
+// A variable, not a literal, so that bundlers (esbuild, webpack, vite) leave this Node-only import alone.
+const NODE_FS = 'node:fs/promises';
 
 // ---------------------------------------------------------------------------------------------------------
 // Status codes and errors
@@ -244,7 +246,7 @@ function resolveLocation(wasmUrl) {
 async function compileFrom(where) {
   const hint = 'serve flexor.wasm next to flexor.js, or pass init({ wasmUrl | wasmBytes | wasmModule })';
   if (isNode() && (typeof where === 'string' || where.protocol === 'file:')) {
-    const fs = await import(/* webpackIgnore: true */ /* @vite-ignore */ 'node:fs/promises');
+    const fs = await import(/* webpackIgnore: true */ /* @vite-ignore */ NODE_FS);
     let bytes;
     try {
       bytes = await fs.readFile(where);
