@@ -97,6 +97,14 @@ static void col2im_add(const fx_conv_shape *s, const float *col, float *dx) {
     }
 }
 
+/* The GEMM input of image i: its im2col columns in `col`, or the image itself for a 1x1/stride-1 conv. */
+static const float *image_columns(const fx_conv_shape *s, const float *x, int i, float *col) {
+    const float *xi = x + (size_t)i * s->c_in * s->h * s->w;
+    if (is_pointwise(s)) return xi;
+    im2col(s, xi, col);
+    return col;
+}
+
 fx_status fx_conv2d_forward(fx_ctx *ctx, const fx_conv_shape *s, float *y, const float *x, const float *w,
                             const float *b, float *ws) {
     static const char fn[] = "fx_conv2d_forward";
@@ -108,10 +116,8 @@ fx_status fx_conv2d_forward(fx_ctx *ctx, const fx_conv_shape *s, float *y, const
     int kk = s->c_in * s->k * s->k, hw_out = s->h_out * s->w_out;
     float *col = ws, *gws = ws + (fx_conv2d_ws_floats(s) - FX_GEMM_WS_FLOATS);
     for (int i = 0; i < s->n; i++) {
-        const float *xi = x + (size_t)i * s->c_in * s->h * s->w;
         float *yi = y + (size_t)i * s->c_out * hw_out;
-        const float *B = xi;
-        if (!is_pointwise(s)) { im2col(s, xi, col); B = col; }
+        const float *B = image_columns(s, x, i, col);
         fx_sgemm(0, 0, s->c_out, hw_out, kk, w, kk, B, hw_out, yi, hw_out, 0, gws);
         if (b)
             for (int o = 0; o < s->c_out; o++)
@@ -140,9 +146,7 @@ fx_status fx_conv2d_backward(fx_ctx *ctx, const fx_conv_shape *s, float *dx, flo
                 db[o] += acc;
             }
         if (dw) {
-            const float *xi = x + (size_t)i * s->c_in * s->h * s->w;
-            const float *B = xi;
-            if (!pw) { im2col(s, xi, col); B = col; }
+            const float *B = image_columns(s, x, i, col);
             fx_sgemm(0, 1, s->c_out, kk, hw_out, dyi, hw_out, B, hw_out, dw, kk, 1, gws);
         }
         if (dx) {
@@ -175,10 +179,8 @@ fx_status fx_conv2d_forward_bcq(fx_ctx *ctx, const fx_conv_shape *s, float *y, c
     int kk = s->c_in * s->k * s->k, hw_out = s->h_out * s->w_out;
     float *col = ws, *tws = ws + (fx_conv2d_ws_floats(s) - FX_GEMM_WS_FLOATS);
     for (int i = 0; i < s->n; i++) {
-        const float *xi = x + (size_t)i * s->c_in * s->h * s->w;
         float *yi = y + (size_t)i * s->c_out * hw_out;
-        const float *B = xi;
-        if (!is_pointwise(s)) { im2col(s, xi, col); B = col; }
+        const float *B = image_columns(s, x, i, col);
         fx_bcq_lut_gemm(s->c_out, hw_out, kk, q, bits, alpha, b, relu, B, hw_out, yi, hw_out, tws);
     }
     return FX_OK;
