@@ -170,13 +170,16 @@ size_t fx_conv2d_ws_floats(const fx_conv_shape *s);
 /* y (n, c_out, h_out, w_out) = conv(x (n, c_in, h, w), w (c_out, c_in, k, k)) + b (c_out or NULL). */
 fx_status fx_conv2d_forward(fx_ctx *ctx, const fx_conv_shape *s, float *y, const float *x, const float *w,
                             const float *b, float *ws);
-/* Forward with binary-coded weights through the lookup-table kernel (src/kernels/bcq_lut.c): q planes of
- * +-1 weights packed by fx_flexor_plane_bits (q, c_out, ceil(fan_in/4)), alpha (q, c_out), bias b (c_out or
- * NULL) and a fused ReLU when relu != 0. Same workspace as fx_conv2d_forward. fx_conv2d_bcq_fits() tells
- * whether the fan-in suits the kernel. */
+/* Forward with binary-coded weights through the lookup-table kernels: q planes of +-1 weights packed by
+ * fx_flexor_plane_bits (q, c_out, ceil(fan_in/4)), alpha (q, c_out), bias b (c_out or NULL), a residual res
+ * shaped like y (or NULL) added before the activation, and a fused ReLU when relu != 0. With c_in >= 4 the
+ * direct kernel (src/kernels/bcq_conv.c: tables per input pixel, no im2col) runs, else the im2col table
+ * GEMM (src/kernels/bcq_lut.c). Same workspace as fx_conv2d_forward. fx_conv2d_bcq_fits() tells whether
+ * the shape suits either kernel. */
 int fx_conv2d_bcq_fits(const fx_conv_shape *s);
 fx_status fx_conv2d_forward_bcq(fx_ctx *ctx, const fx_conv_shape *s, float *y, const float *x, int q,
-                                const uint8_t *bits, const float *alpha, const float *b, int relu, float *ws);
+                                const uint8_t *bits, const float *alpha, const float *b, const float *res, int relu,
+                                float *ws);
 /* dx (or NULL), dw (or NULL), db (or NULL) += from dy. */
 fx_status fx_conv2d_backward(fx_ctx *ctx, const fx_conv_shape *s, float *dx, float *dw, float *db,
                              const float *dy, const float *x, const float *w, float *ws);

@@ -40,6 +40,14 @@ void fx_free(fx_ctx *ctx, void *p);
 
 /* Optimiser state of parameter i (NULL when not training) and the step counter, for model files. */
 void fx__param_state(const fx_model *m, int i, float **s1, float **s2);
+/* The table offsets of the direct LUT conv (src/kernels/bcq_conv.c), kept by the model per layer: how many
+ * (0 when the direct kernel does not apply), their computation, and the forward that takes them (offs may be
+ * NULL: computed into ws per call). */
+size_t fx_conv2d_bcq_offsets_count(const fx_conv_shape *s, int q);
+void fx_conv2d_bcq_offsets(const fx_conv_shape *s, int q, const uint8_t *bits, int32_t *offs);
+fx_status fx_conv2d_forward_bcq_offs(fx_ctx *ctx, const fx_conv_shape *s, float *y, const float *x, int q,
+                                     const uint8_t *bits, const int32_t *offs, const float *alpha, const float *b,
+                                     const float *res, int relu, float *ws);
 void fx__model_set_steps(fx_model *m, int64_t t);
 
 static inline int fx_parity32(uint32_t v) { return __builtin_parity(v); }

@@ -34,6 +34,7 @@ typedef struct node {
     float *W;                         /* decoded FleXOR weights (c_out, fan_in) */
     uint8_t *bits;                    /* FleXOR conv: packed +-1 bits (q, c_out, ceil(fan_in/4)) for the LUT kernel */
     uint64_t bits_version;
+    int32_t *offs;                    /* FleXOR conv: the direct LUT kernel's table offsets for `bits` (or NULL) */
     float *fold_alpha, *fold_bias;    /* eval: alpha and bias with the following BN folded in */
     int consumers;                    /* how many nodes read this node's output */
     float *dW;                        /* their gradient before the XOR backward (training) */
@@ -277,10 +278,16 @@ fx_status fx_model_add(fx_ctx *ctx, fx_model *m, int a, int b, int *id) {
 
 static int64_t node_size(const node *n) { return (int64_t)n->c * n->h * n->w; }
 
-static size_t node_ws(const fx_model *m, const node *n) {
+/* The conv shape of a conv node for one sample. */
+static fx_conv_shape conv_shape_of(const fx_model *m, const node *n) {
     const node *src = &m->nodes[n->in0 < 0 ? 0 : n->in0];
+    fx_conv_shape cs = {1, src->c, src->h, src->w, n->c_out, n->k, n->stride, n->pad, n->h, n->w};
+    return cs;
+}
+
+static size_t node_ws(const fx_model *m, const node *n) {
     if (n->kind == FX_NODE_CONV) {
-        fx_conv_shape cs = {1, src->c, src->h, src->w, n->c_out, n->k, n->stride, n->pad, n->h, n->w};
+        fx_conv_shape cs = conv_shape_of(m, n);
         return fx_conv2d_ws_floats(&cs);
     }
     if (n->kind == FX_NODE_DENSE) return fx_dense_ws_floats();
@@ -309,6 +316,9 @@ static uint64_t layout(fx_model *m, float *base) {
         if (n->flexor) CARVE(n->W, float, n->geom.n);
         if (n->flexor && n->kind == FX_NODE_CONV) {
             CARVE(n->bits, uint8_t, ((uint64_t)n->geom.cfg.q * n->c_out * ((n->geom.fan_in + 3) / 4) + 3) / 4);
+            fx_conv_shape cs = conv_shape_of(m, n);
+            uint64_t no = fx_conv2d_bcq_offsets_count(&cs, n->geom.cfg.q);
+            if (no) CARVE(n->offs, int32_t, no);
             CARVE(n->fold_alpha, float, (uint64_t)n->geom.cfg.q * n->c_out);
             CARVE(n->fold_bias, float, n->c_out);
         }
@@ -456,6 +466,7 @@ typedef struct par_job {
     int bs, T, fwd, lut, relu;
     float *out;               /* forward output (the node's own buffer, or a fused successor's) */
     const float *alpha;       /* LUT: per-plane scales (possibly with BN folded in) */
+    const float *res;         /* LUT: residual added before the activation (a fused ADD), or NULL */
     fx_status st[FX_MAX_THREADS];
 } par_job;
 
@@ -480,8 +491,8 @@ static void layer_task(void *v, int t) {
         j->st[t] = fx_conv_shape_init(NULL, &cs, hi - lo, src->c, src->h, src->w, n->c_out, n->k, n->stride, n->pad);
         if (j->st[t]) return;
         if (j->lut)
-            j->st[t] = fx_conv2d_forward_bcq(NULL, &cs, j->out + lo * osz, in, n->geom.cfg.q, n->bits, j->alpha, j->b,
-                                             j->relu, ws);
+            j->st[t] = fx_conv2d_forward_bcq_offs(NULL, &cs, j->out + lo * osz, in, n->geom.cfg.q, n->bits, n->offs,
+                                                  j->alpha, j->b, j->res ? j->res + lo * osz : NULL, j->relu, ws);
         else
         j->st[t] = j->fwd ? fx_conv2d_forward(NULL, &cs, n->out + lo * osz, in, j->w, j->b, ws)
                           : fx_conv2d_backward(NULL, &cs, j->din ? j->din + lo * isz : NULL, dw, db, n->dout + lo * osz,
@@ -493,12 +504,15 @@ static void layer_task(void *v, int t) {
     }
 }
 
-/* lut: 0 float path; 1 table kernel writing `out` with scales `alpha`, bias `bias` and optional ReLU. */
+/* lut: 0 float path; 1 table kernel writing `out` with scales `alpha`, bias `bias`, residual `res` (or NULL)
+ * and optional ReLU. */
 static fx_status run_layer_ex(fx_ctx *ctx, fx_model *m, const node *n, int bs, int fwd, const float *w, float *dw,
-                              float *din, int lut, float *out, const float *alpha, const float *bias, int relu) {
+                              float *din, int lut, float *out, const float *alpha, const float *bias,
+                              const float *res, int relu) {
     par_job j;
     memset(&j, 0, sizeof j);
     j.lut = lut;
+    j.res = res;
     j.out = out;
     j.alpha = alpha;
     j.relu = relu;
@@ -538,19 +552,24 @@ static fx_status node_bits(fx_ctx *ctx, fx_model *m, node *n) {
         fx_status s = fx_flexor_plane_bits(ctx, &n->geom, P(m, n->p_lat), p, n->bits + (size_t)p * n->c_out * G);
         if (s) return s;
     }
+    if (n->offs) {
+        fx_conv_shape cs = conv_shape_of(m, n);
+        fx_conv2d_bcq_offsets(&cs, n->geom.cfg.q, n->bits, n->offs);
+    }
     n->bits_version = m->version;
     return FX_OK;
 }
 
 static fx_status run_layer(fx_ctx *ctx, fx_model *m, const node *n, int bs, int fwd, const float *w, float *dw,
                            float *din, int lut) {
-    return run_layer_ex(ctx, m, n, bs, fwd, w, dw, din, lut, n->out, lut ? m->params[n->p_alpha].data : NULL,
+    return run_layer_ex(ctx, m, n, bs, fwd, w, dw, din, lut, n->out, lut ? m->params[n->p_alpha].data : NULL, NULL,
                         P(m, n->p_b), 0);
 }
 
 /* Eval-mode FleXOR conv through the table kernel, with a directly following BN (sole consumer) folded into
- * alpha and bias, and a ReLU after that BN fused into the epilogue. Returns how many following nodes it
- * absorbed (0..2) in *absorbed; their outputs are written, the intermediate ones are not materialised. */
+ * alpha and bias, and what follows that BN fused into the epilogue: a ReLU, or a residual ADD optionally
+ * followed by a ReLU. Returns how many following nodes it absorbed (0..3) in *absorbed; the last one's output
+ * is written, the intermediate ones are not materialised. */
 static fx_status fused_lut_conv(fx_ctx *ctx, fx_model *m, int id, int bs, int *absorbed) {
     node *n = &m->nodes[id];
     node *bn = id + 1 < m->n_nodes ? &m->nodes[id + 1] : NULL;
@@ -561,17 +580,27 @@ static fx_status fused_lut_conv(fx_ctx *ctx, fx_model *m, int id, int bs, int *a
     const float *alpha = P(m, n->p_alpha), *b = P(m, n->p_b);
     *absorbed = 0;
     if (!(bn && bn->kind == FX_NODE_BN && bn->in0 == id && n->consumers == 1))
-        return run_layer_ex(ctx, m, n, bs, 1, NULL, NULL, NULL, 1, n->out, alpha, b, 0);
+        return run_layer_ex(ctx, m, n, bs, 1, NULL, NULL, NULL, 1, n->out, alpha, b, NULL, 0);
     const float *gamma = P(m, bn->p_gamma), *beta = P(m, bn->p_beta), *rm = P(m, bn->p_rm), *rv = P(m, bn->p_rv);
     for (int c = 0; c < C; c++) {
         float sc = gamma[c] / sqrtf(rv[c] + FX_BN_EPS);
         for (int p = 0; p < q; p++) n->fold_alpha[p * C + c] = alpha[p * C + c] * sc;
         n->fold_bias[c] = beta[c] - rm[c] * sc + (b ? b[c] * sc : 0.0f);
     }
-    int fuse_relu = relu && relu->kind == FX_NODE_RELU && relu->in0 == id + 1 && bn->consumers == 1;
-    *absorbed = 1 + fuse_relu;
-    return run_layer_ex(ctx, m, n, bs, 1, NULL, NULL, NULL, 1, fuse_relu ? relu->out : bn->out, n->fold_alpha,
-                        n->fold_bias, fuse_relu);
+    /* what follows the BN: a ReLU, or an ADD (residual) optionally followed by a ReLU */
+    const float *res = NULL;
+    node *last = bn;
+    int k = id + 1;
+    if (relu && relu->kind == FX_NODE_ADD && bn->consumers == 1 && (relu->in0 == k || relu->in1 == k)) {
+        res = m->nodes[relu->in0 == k ? relu->in1 : relu->in0].out;
+        last = relu;
+        k = id + 2;
+        relu = id + 3 < m->n_nodes ? &m->nodes[id + 3] : NULL;
+    }
+    int fuse_relu = relu && relu->kind == FX_NODE_RELU && relu->in0 == k && last->consumers == 1;
+    if (fuse_relu) last = relu;
+    *absorbed = (int)(last - n);
+    return run_layer_ex(ctx, m, n, bs, 1, NULL, NULL, NULL, 1, last->out, n->fold_alpha, n->fold_bias, res, fuse_relu);
 }
 
 static fx_status forward_node(fx_ctx *ctx, fx_model *m, node *n, int bs, int train) {

@@ -5,6 +5,7 @@
 #include "../internal.h"
 #include "../kernels/gemm.h"
 #include "../kernels/bcq_lut.h"
+#include "../kernels/bcq_conv.h"
 #include <string.h>
 
 fx_status fx_conv_shape_init(fx_ctx *ctx, fx_conv_shape *s, int n, int c_in, int h, int w, int c_out, int k,
@@ -32,9 +33,20 @@ static size_t round16(size_t v) { return (v + 15) & ~(size_t)15; }
 
 static int is_pointwise(const fx_conv_shape *s) { return s->k == 1 && s->stride == 1 && s->pad == 0; }
 
+static fx_bcq_conv_geom bcq_geom(const fx_conv_shape *s) {
+    fx_bcq_conv_geom g = {s->c_in, s->h, s->w, s->c_out, s->k, s->stride, s->pad, s->h_out, s->w_out};
+    return g;
+}
+
 size_t fx_conv2d_ws_floats(const fx_conv_shape *s) {
     size_t col = is_pointwise(s) ? 0 : (size_t)s->c_in * s->k * s->k * s->h_out * s->w_out;
-    return round16(col) + FX_GEMM_WS_FLOATS;
+    size_t ws = round16(col) + FX_GEMM_WS_FLOATS;
+    fx_bcq_conv_geom g = bcq_geom(s);
+    if (fx_bcq_conv_supported(&g)) { /* the direct table kernel of fx_conv2d_forward_bcq */
+        size_t d = fx_bcq_conv_ws_floats(&g, FX_MAX_Q);
+        if (d > ws) ws = d;
+    }
+    return ws;
 }
 
 /* The output columns ow whose input column ow*stride - pad + kw lies inside 0..w-1: [lo, hi). */
@@ -163,11 +175,29 @@ fx_status fx_conv2d_backward(fx_ctx *ctx, const fx_conv_shape *s, float *dx, flo
 }
 
 int fx_conv2d_bcq_fits(const fx_conv_shape *s) {
-    return fx_bcq_ws_floats(s->c_in * s->k * s->k) <= FX_GEMM_WS_FLOATS;
+    fx_bcq_conv_geom g = bcq_geom(s);
+    return fx_bcq_conv_supported(&g) || fx_bcq_ws_floats(s->c_in * s->k * s->k) <= FX_GEMM_WS_FLOATS;
+}
+
+size_t fx_conv2d_bcq_offsets_count(const fx_conv_shape *s, int q) {
+    fx_bcq_conv_geom g = bcq_geom(s);
+    return fx_bcq_conv_supported(&g) ? fx_bcq_conv_offsets_count(&g, q) : 0;
+}
+
+void fx_conv2d_bcq_offsets(const fx_conv_shape *s, int q, const uint8_t *bits, int32_t *offs) {
+    fx_bcq_conv_geom g = bcq_geom(s);
+    if (fx_bcq_conv_supported(&g)) fx_bcq_conv_offsets(&g, q, bits, offs);
 }
 
 fx_status fx_conv2d_forward_bcq(fx_ctx *ctx, const fx_conv_shape *s, float *y, const float *x, int q,
-                                const uint8_t *bits, const float *alpha, const float *b, int relu, float *ws) {
+                                const uint8_t *bits, const float *alpha, const float *b, const float *res, int relu,
+                                float *ws) {
+    return fx_conv2d_forward_bcq_offs(ctx, s, y, x, q, bits, NULL, alpha, b, res, relu, ws);
+}
+
+fx_status fx_conv2d_forward_bcq_offs(fx_ctx *ctx, const fx_conv_shape *s, float *y, const float *x, int q,
+                                     const uint8_t *bits, const int32_t *offs, const float *alpha, const float *b,
+                                     const float *res, int relu, float *ws) {
     static const char fn[] = "fx_conv2d_forward_bcq";
     FX_CHECK_PTR(ctx, fn, s);
     FX_CHECK_PTR(ctx, fn, y);
@@ -175,13 +205,26 @@ fx_status fx_conv2d_forward_bcq(fx_ctx *ctx, const fx_conv_shape *s, float *y, c
     FX_CHECK_PTR(ctx, fn, bits);
     FX_CHECK_PTR(ctx, fn, alpha);
     FX_CHECK_PTR(ctx, fn, ws);
+    if (q < 1 || q > FX_MAX_Q) return fx_fail(ctx, FX_EINVAL, "%s: q (bit planes) must be in 1..%d (got %d)", fn, FX_MAX_Q, q);
     if (!fx_conv2d_bcq_fits(s)) return fx_fail(ctx, FX_EUNSUPPORTED, "%s: fan-in %d too large for the table workspace", fn, s->c_in * s->k * s->k);
+    fx_bcq_conv_geom g = bcq_geom(s);
+    if (fx_bcq_conv_supported(&g)) { /* direct: tables per input pixel, no im2col */
+        fx_bcq_conv(&g, s->n, q, bits, offs, alpha, b, res, relu, x, y, ws);
+        return FX_OK;
+    }
     int kk = s->c_in * s->k * s->k, hw_out = s->h_out * s->w_out;
-    float *col = ws, *tws = ws + (fx_conv2d_ws_floats(s) - FX_GEMM_WS_FLOATS);
+    float *col = ws, *tws = ws + (is_pointwise(s) ? 0 : round16((size_t)kk * hw_out)); /* tables after the columns */
     for (int i = 0; i < s->n; i++) {
         float *yi = y + (size_t)i * s->c_out * hw_out;
         const float *B = image_columns(s, x, i, col);
-        fx_bcq_lut_gemm(s->c_out, hw_out, kk, q, bits, alpha, b, relu, B, hw_out, yi, hw_out, tws);
+        fx_bcq_lut_gemm(s->c_out, hw_out, kk, q, bits, alpha, b, res ? 0 : relu, B, hw_out, yi, hw_out, tws);
+        if (res) {
+            const float *ri = res + (size_t)i * s->c_out * hw_out;
+            for (size_t j = 0; j < (size_t)s->c_out * hw_out; j++) {
+                float v = yi[j] + ri[j];
+                yi[j] = relu && !(v > 0.0f) ? 0.0f : v;
+            }
+        }
     }
     return FX_OK;
 }

@@ -39,14 +39,26 @@ static void one_case(int n, int c_in, int h, int w, int c_out, int k, int stride
     for (int p = 0; p < q; p++) fx_flexor_plane_bits(ctx, &g, lat, p, bits + (size_t)p * c_out * G);
     fx_conv2d_forward(ctx, &s, y1, x, W, b, ws);
     FXT_CHECK(fx_conv2d_bcq_fits(&s), "shape should fit the LUT kernel");
-    FXT_CHECK(fx_conv2d_forward_bcq(ctx, &s, y2, x, q, bits, alpha, b, 0, ws) == FX_OK, "bcq: %s", fx_ctx_message(ctx));
+    FXT_CHECK(fx_conv2d_forward_bcq(ctx, &s, y2, x, q, bits, alpha, b, NULL, 0, ws) == FX_OK, "bcq: %s", fx_ctx_message(ctx));
     char what[96];
     snprintf(what, sizeof what, "lut %dx%dx%d->%d k%d s%d q%d", c_in, h, w, c_out, k, stride, q);
     fxt_close(what, y2, y1, ny, 1e-4, 1e-4);
     /* the fused ReLU epilogue */
-    fx_conv2d_forward_bcq(ctx, &s, y2, x, q, bits, alpha, b, 1, ws);
+    fx_conv2d_forward_bcq(ctx, &s, y2, x, q, bits, alpha, b, NULL, 1, ws);
     for (long i = 0; i < ny; i++) y1[i] = y1[i] > 0 ? y1[i] : 0;
     fxt_close(what, y2, y1, ny, 1e-4, 1e-4);
+    /* a residual added before the ReLU (the fused ADD of a ResNet block), with and without the ReLU */
+    float *res = randv(&r, ny, 1.0f), *y3 = malloc(sizeof(float) * (size_t)ny);
+    fx_conv2d_forward(ctx, &s, y1, x, W, b, ws);
+    for (int relu = 0; relu < 2; relu++) {
+        fx_conv2d_forward_bcq(ctx, &s, y2, x, q, bits, alpha, b, res, relu, ws);
+        for (long i = 0; i < ny; i++) {
+            float v = y1[i] + res[i];
+            y3[i] = relu && v < 0 ? 0 : v;
+        }
+        fxt_close(what, y2, y3, ny, 1e-4, 1e-4);
+    }
+    free(res); free(y3);
     free(x); free(lat); free(alpha); free(b); free(W); free(y1); free(y2); free(bits); free(ws);
 }
 
@@ -57,6 +69,14 @@ static void test_kernel(void) {
     one_case(2, 64, 8, 8, 64, 3, 1, 1, 1, 8, 0);    /* stage 3 */
     one_case(1, 5, 6, 6, 3, 1, 1, 0, 2, 4, 1);     /* 1x1, q = 2 */
     one_case(3, 2, 9, 9, 5, 5, 2, 2, 3, 10, 1);    /* 5x5, q = 3 */
+    /* the direct kernel (c_in >= 4): partial channel groups, every chunk tail (1..4 vectors), strides 1-3 */
+    one_case(2, 5, 7, 13, 6, 3, 1, 1, 1, 16, 1);   /* 13 wide: 4 vectors, 3 valid lanes in the last */
+    one_case(1, 7, 11, 22, 3, 3, 1, 1, 2, 12, 1);  /* 22 wide: a 16-pixel chunk and a 2-vector tail */
+    one_case(2, 4, 9, 9, 4, 3, 2, 1, 1, 8, 0);     /* stride 2, odd size: 5x5 output */
+    one_case(1, 32, 14, 14, 8, 5, 1, 2, 1, 16, 1); /* LeNet-5 conv2 shape (fewer outputs) */
+    one_case(2, 8, 6, 10, 5, 1, 2, 0, 1, 20, 0);   /* 1x1 stride 2 */
+    one_case(1, 6, 10, 10, 4, 3, 3, 0, 4, 12, 1);  /* stride 3, no padding, q = 4 */
+    one_case(1, 9, 3, 3, 5, 3, 1, 1, 1, 8, 0);     /* 3x3 image: 1 vector per row */
 }
 
 /* ResNet-20 with FleXOR stages evaluated with and without the LUT kernel. */
