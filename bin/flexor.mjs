@@ -105,9 +105,9 @@ const MAX_MILESTONES = 8;
 
 const STR_KEYS = ['dataset', 'model', 'out', 'ckpt', 'init', 'teacher', 'data'];
 const INT_KEYS = ['q', 'nout', 'nin', 'ntap', 'fp', 'nesterov', 'batch', 'train_limit', 'test_limit', 'ckpt_every',
-  'max_steps', 'threads', 'epoch', 'step', 'eval_every'];
+  'max_steps', 'threads', 'epoch', 'step', 'eval_every', 'eval_steps'];
 const FLT_KEYS = ['lr', 'momentum', 'wd', 'epochs', 'warmup', 'gamma', 'stanh', 'stanh0', 'alpha_init', 'lat_std', 'T',
-  'kd', 'init_mag'];
+  'kd', 'init_mag', 'target'];
 
 function defaults(dataset) {
   const mnist = dataset === 'mnist';
@@ -119,6 +119,7 @@ function defaults(dataset) {
     warmup: mnist ? 0 : 2, gamma: 0.5, stanh: mnist ? 100 : 10, stanh0: mnist ? 100 : 5, alpha_init: f32(mnist ? 0 : 0.2),
     lat_std: f32(1e-3), T: 4, kd: f32(0.9), init_mag: 0,
     seed: 1n, train_limit: 0, test_limit: 0, ckpt_every: 300, max_steps: 0, eval_every: 1, threads: 2,
+    eval_steps: 0, target: 0, // run control, not kept in checkpoints: test every eval_steps steps; stop at target %
     epoch: 0, step: 0,
   };
 }
@@ -280,7 +281,21 @@ async function runTraining(c, m, teacher) {
       `${Math.floor(train.length / c.batch)} steps/epoch, ${totalEpochs} epochs, seed ${c.seed}` +
       `${teacher ? ', distilling from the teacher' : ''}`);
     const tStart = now();
-    let tCkpt = tStart, best = 0, acc = 0, done = 0;
+    let tCkpt = tStart, best = 0, acc = 0, done = 0, tTrain = 0; // tTrain: time inside training steps
+    const evaluate = () => {
+      const t0 = now();
+      let r;
+      try {
+        r = m.evaluate(test);
+      } catch (e) {
+        if (e instanceof FlexorError) throw new CliError(`flexor: evaluate: ${detail(e)}`);
+        throw e;
+      }
+      acc = (100 * r.correct) / test.length;
+      if (acc > best) best = acc;
+      return now() - t0;
+    };
+    const atEvalStep = () => c.eval_steps > 0 && m.steps > 0 && m.steps % c.eval_steps === 0;
     for (;;) {
       let lossSum = 0, seen = 0, right = 0;
       const tLog = now();
@@ -288,13 +303,16 @@ async function runTraining(c, m, teacher) {
       do { // ~10 s of steps between progress lines
         let chunk = 8;
         if (c.max_steps > 0 && m.steps + chunk > c.max_steps) chunk = c.max_steps - m.steps;
+        if (c.eval_steps > 0) chunk = Math.min(chunk, c.eval_steps - (m.steps % c.eval_steps));
         if (chunk <= 0) break;
+        const t0 = now();
         try {
           st = tr.run(chunk);
         } catch (e) {
           if (e instanceof FlexorError) throw new CliError(`flexor: training step: ${detail(e)}`);
           throw e;
         }
+        tTrain += now() - t0;
         lossSum += st.lossSum;
         seen += st.seen;
         right += st.correct;
@@ -305,7 +323,7 @@ async function runTraining(c, m, teacher) {
           saveCkpt();
           tCkpt = now();
         }
-      } while (!st.epochDone && !st.runDone && now() - tLog < 10);
+      } while (!st.epochDone && !st.runDone && now() - tLog < 10 && !atEvalStep());
       if (seen) {
         const t = now(), ips = (done * c.batch) / (t - tStart);
         const left = ((c.epochs * st.stepsPerEpoch - (st.epoch * st.stepsPerEpoch + st.step)) * c.batch) / ips;
@@ -319,24 +337,26 @@ async function runTraining(c, m, teacher) {
         out(`stopped after ${m.steps} optimiser steps (--max-steps); checkpoint ${c.ckpt}`);
         return 0;
       }
+      if (atEvalStep() && !st.epochDone && !st.runDone) {
+        evaluate();
+        out(`step ${m.steps} test-acc ${acc.toFixed(2)}% (best ${best.toFixed(2)}%), training time ${fmtTime(tTrain)}, ` +
+          `elapsed ${fmtTime(now() - tStart)}`);
+      }
       if (st.epochDone || st.runDone) {
-        if (st.epoch % c.eval_every === 0 || st.runDone) {
-          const t0 = now();
-          let r;
-          try {
-            r = m.evaluate(test);
-          } catch (e) {
-            if (e instanceof FlexorError) throw new CliError(`flexor: evaluate: ${detail(e)}`);
-            throw e;
-          }
-          const es = now() - t0;
-          acc = (100 * r.correct) / test.length;
-          if (acc > best) best = acc;
+        if (st.epoch % c.eval_every === 0 || st.runDone || c.target > 0) {
+          const es = evaluate();
           out(`epoch ${st.epoch}/${totalEpochs} test-acc ${acc.toFixed(2)}% (best ${best.toFixed(2)}%) on ${test.length} ` +
             `images, ${(test.length / es).toFixed(0)} img/s eval, elapsed ${fmtTime(now() - tStart)}`);
         }
         saveCkpt();
         tCkpt = now();
+      }
+      if (c.target > 0 && acc >= c.target) {
+        const steps = m.steps;
+        out(`target ${c.target.toFixed(2)}% reached: test-acc ${acc.toFixed(2)}% after ${steps} steps (${steps * c.batch} images, ` +
+          `${(steps / st.stepsPerEpoch).toFixed(2)} epochs), training time ${fmtTime(tTrain)} ` +
+          `(${(tTrain > 0 ? (steps * c.batch) / tTrain : 0).toFixed(1)} img/s), elapsed ${fmtTime(now() - tStart)}`);
+        break;
       }
       if (st.runDone) break;
     }
@@ -379,7 +399,7 @@ async function cmdTrain(argv) {
     if (resume) {
       if (!c.ckpt) throw new CliError('flexor train: --resume needs --ckpt FILE');
       // the configuration comes from the checkpoint; only where to keep going and how is taken from the flags
-      const { ckpt, data, max_steps: maxSteps, ckpt_every: ckptEvery, threads } = c;
+      const { ckpt, data, max_steps: maxSteps, ckpt_every: ckptEvery, threads, eval_steps: evalSteps, target } = c;
       if (!fs.existsSync(ckpt)) throw new CliError(`flexor train: no checkpoint at ${ckpt}`);
       const saved = defaults(c.dataset);
       const buf = readFile(ckpt);
@@ -393,7 +413,7 @@ async function cmdTrain(argv) {
         throw e;
       }
       c = saved;
-      Object.assign(c, { ckpt, data, max_steps: maxSteps, ckpt_every: ckptEvery, threads });
+      Object.assign(c, { ckpt, data, max_steps: maxSteps, ckpt_every: ckptEvery, threads, eval_steps: evalSteps, target });
       try {
         m = Model.load(buf, { maxBatch: c.batch, training: true });
       } catch (e) {
@@ -585,6 +605,7 @@ function usage() {
     '      --milestones e1,e2 --gamma --stanh S --stanh0 S0 --alpha-init A --lat-std X --seed N\n' +
     '      --teacher FP.fxm --T 4 --kd 0.9 --eval-every N\n' +
     '      --ckpt FILE --ckpt-every SECONDS --resume --max-steps N --train-limit N --test-limit N --data DIR\n' +
+    '      --eval-steps N (test every N steps) --target ACC (stop once the test accuracy reaches ACC %)\n' +
     '      --init FP.fxm (encrypt a full-precision model as the start)\n' +
     '  eval MODEL [--limit N] [--batch B] [--preds FILE] [--data DIR]\n' +
     '  inspect MODEL\n' +

@@ -355,11 +355,12 @@ fx_status fx_model_param_info(fx_ctx *ctx, const fx_model *m, int i, fx_param_in
 fx_status fx_model_activation(fx_ctx *ctx, const fx_model *m, int id, const float **out);
 /* The float weights of node id as used by the last forward (decrypted for FleXOR layers). */
 fx_status fx_model_weights(fx_ctx *ctx, fx_model *m, int id, const float **w);
-/* Eval-mode FleXOR convolutions compute from the packed +-1 bits with the lookup-table kernel (on; the
- * default in WebAssembly, where it is faster) or from decoded float weights (off; the native default, where
- * the AVX2 GEMM is faster). Both give the same outputs up to float rounding. With the table kernel, a BN that
- * directly follows such a conv is folded into it and a ReLU after that BN is fused, so in eval mode the
- * activations of those BN/ReLU nodes are final but the conv's own output is not materialised. */
+/* Eval-mode FleXOR convolutions compute from the packed +-1 bits with the lookup-table kernels (on, the
+ * default: faster in WebAssembly and natively) or from decoded float weights (off). Both give the same
+ * outputs up to float rounding. With the table kernels, a BN that directly follows such a conv is folded
+ * into it, and what follows that BN is fused: a ReLU, or a residual ADD and a ReLU after it. In eval mode
+ * only the last fused node's activation is then materialised (not the conv's, the BN's or the ADD's before
+ * a fused ReLU); turn the kernels off to inspect those. */
 fx_status fx_model_set_lut(fx_ctx *ctx, fx_model *m, int on);
 /* Marks parameters as changed from outside (e.g. loaded), so cached decoded weights are rebuilt. */
 void fx_model_touch(fx_model *m);

@@ -35,6 +35,10 @@ typedef struct node {
     uint8_t *bits;                    /* FleXOR conv: packed +-1 bits (q, c_out, ceil(fan_in/4)) for the LUT kernel */
     uint64_t bits_version;
     int32_t *offs;                    /* FleXOR conv: the direct LUT kernel's table offsets for `bits` (or NULL) */
+    uint8_t *bits_t;                  /* training, q = 1, stride 1: flipped, transposed bits for dx (or NULL) */
+    int32_t *offs_t;                  /* and their table offsets */
+    float *Wt;                        /* training, FleXOR dense: W^T (fan_in, c_out), the slice order; dW is then dW^T */
+    uint64_t wt_version;
     float *fold_alpha, *fold_bias;    /* eval: alpha and bias with the following BN folded in */
     int consumers;                    /* how many nodes read this node's output */
     float *dW;                        /* their gradient before the XOR backward (training) */
@@ -84,11 +88,7 @@ fx_status fx_model_new(fx_ctx *ctx, fx_model **out, int c, int h, int w) {
     in->c = c; in->h = h; in->w = w;
     m->mode = FX_BWD_FLEXOR;
     m->s_tanh = 10.0f;
-#ifdef __wasm__
-    m->lut = 1; /* in WebAssembly the table kernel beats the float GEMM (docs/PERFORMANCE.md) */
-#else
-    m->lut = 0; /* natively the AVX2 float GEMM is faster than the 4-wide table kernel */
-#endif
+    m->lut = 1; /* the table kernels beat the float GEMM in WebAssembly and natively (docs/PERFORMANCE.md) */
     m->version = 1;
     *out = m;
     return FX_OK;
@@ -319,10 +319,16 @@ static uint64_t layout(fx_model *m, float *base) {
             fx_conv_shape cs = conv_shape_of(m, n);
             uint64_t no = fx_conv2d_bcq_offsets_count(&cs, n->geom.cfg.q);
             if (no) CARVE(n->offs, int32_t, no);
+            uint64_t nbt = m->training ? fx_conv2d_bcq_dx_bytes(&cs, n->geom.cfg.q) : 0;
+            if (nbt) {
+                CARVE(n->bits_t, uint8_t, (nbt + 3) / 4);
+                CARVE(n->offs_t, int32_t, fx_conv2d_bcq_dx_offsets_count(&cs));
+            }
             CARVE(n->fold_alpha, float, (uint64_t)n->geom.cfg.q * n->c_out);
             CARVE(n->fold_bias, float, n->c_out);
         }
         if (n->flexor && m->training) CARVE(n->dW, float, n->geom.n);
+        if (n->flexor && m->training && n->kind == FX_NODE_DENSE) CARVE(n->Wt, float, n->geom.n);
         if (n->kind == FX_NODE_BN) { CARVE(n->cache_a, float, n->c); CARVE(n->cache_b, float, n->c); }
         if (n->kind == FX_NODE_MAXPOOL) CARVE(n->argmax, int32_t, sz);
         uint64_t w = node_ws(m, n);
@@ -451,6 +457,14 @@ static fx_status node_weights(fx_ctx *ctx, fx_model *m, node *n, const float **w
     return FX_OK;
 }
 
+/* Training, FleXOR dense: W^T decoded in slice order (cached per parameter version). */
+static fx_status node_weights_t(fx_ctx *ctx, fx_model *m, node *n) {
+    if (n->wt_version == m->version) return FX_OK;
+    fx_status s = fx__flexor_weight_forward_t(ctx, &n->geom, P(m, n->p_lat), P(m, n->p_alpha), n->Wt);
+    if (s) return s;
+    n->wt_version = m->version;
+    return FX_OK;
+}
 
 /* ---------------------------------------------------------------------------------------------------------
  * Conv and dense layers split over the batch: thread t takes samples [bs*t/T, bs*(t+1)/T) with its own
@@ -467,6 +481,8 @@ typedef struct par_job {
     float *out;               /* forward output (the node's own buffer, or a fused successor's) */
     const float *alpha;       /* LUT: per-plane scales (possibly with BN folded in) */
     const float *res;         /* LUT: residual added before the activation (a fused ADD), or NULL */
+    int dx_lut;               /* backward: dx from the transposed bits (n->bits_t), dw/db on the float path */
+    int wt;                   /* dense: w is W^T and dw is dW^T */
     fx_status st[FX_MAX_THREADS];
 } par_job;
 
@@ -493,10 +509,19 @@ static void layer_task(void *v, int t) {
         if (j->lut)
             j->st[t] = fx_conv2d_forward_bcq_offs(NULL, &cs, j->out + lo * osz, in, n->geom.cfg.q, n->bits, n->offs,
                                                   j->alpha, j->b, j->res ? j->res + lo * osz : NULL, j->relu, ws);
-        else
-        j->st[t] = j->fwd ? fx_conv2d_forward(NULL, &cs, n->out + lo * osz, in, j->w, j->b, ws)
-                          : fx_conv2d_backward(NULL, &cs, j->din ? j->din + lo * isz : NULL, dw, db, n->dout + lo * osz,
-                                               in, j->w, ws);
+        else if (j->dx_lut) {
+            j->st[t] = fx_conv2d_backward(NULL, &cs, NULL, dw, db, n->dout + lo * osz, in, NULL, ws);
+            if (!j->st[t] && j->din)
+                j->st[t] = fx_conv2d_backward_bcq_dx(NULL, &cs, j->din + lo * isz, n->dout + lo * osz,
+                                                     j->m->params[n->p_alpha].data, n->bits_t, n->offs_t, ws);
+        } else
+            j->st[t] = j->fwd ? fx_conv2d_forward(NULL, &cs, n->out + lo * osz, in, j->w, j->b, ws)
+                              : fx_conv2d_backward(NULL, &cs, j->din ? j->din + lo * isz : NULL, dw, db,
+                                                   n->dout + lo * osz, in, j->w, ws);
+    } else if (j->wt) {
+        j->st[t] = j->fwd ? fx__dense_forward_t(NULL, hi - lo, (int)isz, n->c_out, n->out + lo * osz, in, j->w, j->b, ws)
+                          : fx__dense_backward_t(NULL, hi - lo, (int)isz, n->c_out, j->din ? j->din + lo * isz : NULL,
+                                                 dw, db, n->dout + lo * osz, in, j->w, ws);
     } else {
         j->st[t] = j->fwd ? fx_dense_forward(NULL, hi - lo, (int)isz, n->c_out, n->out + lo * osz, in, j->w, j->b, ws)
                           : fx_dense_backward(NULL, hi - lo, (int)isz, n->c_out, j->din ? j->din + lo * isz : NULL, dw,
@@ -511,7 +536,9 @@ static fx_status run_layer_ex(fx_ctx *ctx, fx_model *m, const node *n, int bs, i
                               const float *res, int relu) {
     par_job j;
     memset(&j, 0, sizeof j);
-    j.lut = lut;
+    j.lut = fwd && n->kind == FX_NODE_CONV ? lut : 0;
+    j.dx_lut = !fwd && lut && n->kind == FX_NODE_CONV;
+    j.wt = n->kind == FX_NODE_DENSE && lut; /* dense: lut = 1 means w is W^T */
     j.res = res;
     j.out = out;
     j.alpha = alpha;
@@ -519,7 +546,7 @@ static fx_status run_layer_ex(fx_ctx *ctx, fx_model *m, const node *n, int bs, i
     j.m = m; j.n = n; j.src = &m->nodes[n->in0];
     j.in = j.src->out; j.w = w; j.b = P(m, n->p_b);
     j.din = din; j.dw = dw; j.db = G(m, n->p_b);
-    if (lut) j.b = bias;
+    if (fwd && lut && n->kind == FX_NODE_CONV) j.b = bias;
     j.bs = bs; j.fwd = fwd;
     j.T = m->n_threads < bs ? m->n_threads : bs;
     if (!fwd && j.T > 1 && !m->scratch) j.T = 1;
@@ -552,18 +579,17 @@ static fx_status node_bits(fx_ctx *ctx, fx_model *m, node *n) {
         fx_status s = fx_flexor_plane_bits(ctx, &n->geom, P(m, n->p_lat), p, n->bits + (size_t)p * n->c_out * G);
         if (s) return s;
     }
-    if (n->offs) {
-        fx_conv_shape cs = conv_shape_of(m, n);
-        fx_conv2d_bcq_offsets(&cs, n->geom.cfg.q, n->bits, n->offs);
-    }
+    fx_conv_shape cs = conv_shape_of(m, n);
+    if (n->offs) fx_conv2d_bcq_offsets(&cs, n->geom.cfg.q, n->bits, n->offs);
+    if (n->bits_t) fx_conv2d_bcq_dx_prepare(&cs, n->bits, n->bits_t, n->offs_t);
     n->bits_version = m->version;
     return FX_OK;
 }
 
 static fx_status run_layer(fx_ctx *ctx, fx_model *m, const node *n, int bs, int fwd, const float *w, float *dw,
                            float *din, int lut) {
-    return run_layer_ex(ctx, m, n, bs, fwd, w, dw, din, lut, n->out, lut ? m->params[n->p_alpha].data : NULL, NULL,
-                        P(m, n->p_b), 0);
+    return run_layer_ex(ctx, m, n, bs, fwd, w, dw, din, lut, n->out, lut ? m->params[n->p_alpha].data : NULL,
+                        P(m, n->p_b), NULL, 0);
 }
 
 /* Eval-mode FleXOR conv through the table kernel, with a directly following BN (sole consumer) folded into
@@ -612,6 +638,14 @@ static fx_status forward_node(fx_ctx *ctx, fx_model *m, node *n, int bs, int tra
     switch (n->kind) {
     case FX_NODE_CONV:
     case FX_NODE_DENSE:
+        if (n->kind == FX_NODE_CONV && n->flexor && m->lut && lut_fits(m, n)) { /* from the bits (training) */
+            if ((s = node_bits(ctx, m, n))) return s;
+            return run_layer(ctx, m, n, bs, 1, NULL, NULL, NULL, 1);
+        }
+        if (n->Wt && train) { /* training, FleXOR dense: with W^T */
+            if ((s = node_weights_t(ctx, m, n))) return s;
+            return run_layer(ctx, m, n, bs, 1, n->Wt, NULL, NULL, 1);
+        }
         if ((s = node_weights(ctx, m, n, &w))) return s;
         return run_layer(ctx, m, n, bs, 1, w, NULL, NULL, 0);
     case FX_NODE_BN:
@@ -674,11 +708,22 @@ static fx_status backward_node(fx_ctx *ctx, fx_model *m, node *n, int bs) {
     switch (n->kind) {
     case FX_NODE_CONV:
     case FX_NODE_DENSE: {
-        const float *w;
-        if ((s = node_weights(ctx, m, n, &w))) return s;
+        const float *w = NULL;
         float *dw = n->flexor ? n->dW : G(m, n->p_w);
         if (n->flexor) memset(dw, 0, sizeof(float) * (size_t)n->geom.n);
-        s = run_layer(ctx, m, n, bs, 0, w, dw, din, 0);
+        if (n->bits_t && m->lut) { /* dx from the bits: no float weights needed */
+            if ((s = node_bits(ctx, m, n))) return s;
+            s = run_layer(ctx, m, n, bs, 0, NULL, dw, din, 1);
+        } else if (n->Wt) { /* FleXOR dense: W^T and dW^T, both in slice order */
+            if ((s = node_weights_t(ctx, m, n))) return s;
+            s = run_layer(ctx, m, n, bs, 0, n->Wt, dw, din, 1);
+            if (s) return s;
+            return fx__flexor_weight_backward_t(ctx, &n->geom, m->mode, m->s_tanh, P(m, n->p_lat), P(m, n->p_alpha), dw,
+                                                G(m, n->p_lat), G(m, n->p_alpha));
+        } else {
+            if ((s = node_weights(ctx, m, n, &w))) return s;
+            s = run_layer(ctx, m, n, bs, 0, w, dw, din, 0);
+        }
         if (s || !n->flexor) return s;
         return fx_flexor_weight_backward(ctx, &n->geom, m->mode, m->s_tanh, P(m, n->p_lat), P(m, n->p_alpha), dw,
                                          G(m, n->p_lat), G(m, n->p_alpha));

@@ -156,6 +156,19 @@ static void add_slice(const fx_flexor_geom *g, walk *w, int64_t *f, uint32_t d, 
 
 #define CHUNK 2048
 
+/* 4 weights at a time where the slice rows and the output channels both come in whole vectors (n_out and
+ * c_out multiples of 4, which keeps every group of 4 inside one slice and one channel run): a nibble of the
+ * decrypted word selects a vector of +-1 signs. Multiplying by +-1 is exact, so both loops below give the
+ * same bits as their scalar form. GCC/Clang vectors: SSE natively, SIMD128 in WebAssembly. */
+typedef float v4f __attribute__((vector_size(16), aligned(4)));
+static inline v4f ld4(const float *p) { v4f v; memcpy(&v, p, sizeof v); return v; }
+static inline void st4(float *p, v4f v) { memcpy(p, &v, sizeof v); }
+static const float SIGN4[16][4] = {
+    {-1, -1, -1, -1}, {1, -1, -1, -1}, {-1, 1, -1, -1}, {1, 1, -1, -1}, {-1, -1, 1, -1}, {1, -1, 1, -1},
+    {-1, 1, 1, -1},   {1, 1, 1, -1},   {-1, -1, -1, 1}, {1, -1, -1, 1}, {-1, 1, -1, 1},  {1, 1, -1, 1},
+    {-1, -1, 1, 1},   {1, -1, 1, 1},   {-1, 1, 1, 1},   {1, 1, 1, 1}};
+static int vec4_ok(const fx_flexor_geom *g) { return g->c_out % 4 == 0 && g->cfg.n_out % 4 == 0; }
+
 static int64_t row_col(const fx_flexor_geom *g, int64_t r) {
     int kkn = g->k ? g->k * g->k : 1;
     return (r % g->c_in) * kkn + r / g->c_in;
@@ -183,20 +196,39 @@ static void gather_rows(const fx_flexor_geom *g, int64_t r0, int64_t r1, const f
     }
 }
 
-/* One plane of the forward decode, chunked (needs c_out <= CHUNK). */
+/* One plane of the forward decode, chunked (needs c_out <= CHUNK). sliced: W is in slice order itself (W^T
+ * of a dense layer), written (plane 0) or added to (planes > 0) in order, without the scatter. */
 static void forward_plane_chunked(const fx_flexor_geom *g, int p, const float *xp, const float *ap, float *W,
-                                  uint32_t *bits) {
-    float buf[CHUNK];
+                                  uint32_t *bits, int sliced) {
+    float tmp[CHUNK];
     int C = g->c_out, n_out = g->cfg.n_out, n_in = g->cfg.n_in;
-    int64_t R = g->fan_in, RB = CHUNK / C, j = 0;
+    int64_t R = g->fan_in, RB = sliced ? R : CHUNK / C, j = 0;
     int r = 0;
     uint32_t d = decrypt_word(&g->net[p], pack_slice(xp, n_in));
     if (bits) bits[0] = d;
     for (int64_t r0 = 0; r0 < R; r0 += RB) {
         int64_t r1 = r0 + RB < R ? r0 + RB : R, cnt = (r1 - r0) * C;
-        int co = 0;
+        float *buf = sliced ? W + r0 * C : tmp;
+        int co = 0, add = sliced && p > 0;
+        if (vec4_ok(g)) {
+            for (int64_t e = 0; e < cnt; e += 4) {
+                v4f v = ld4(ap + co) * ld4(SIGN4[(d >> r) & 15u]);
+                st4(buf + e, add ? ld4(buf + e) + v : v);
+                if ((co += 4) == C) co = 0;
+                if ((r += 4) == n_out) {
+                    r = 0;
+                    if (++j < g->n_slices) {
+                        d = decrypt_word(&g->net[p], pack_slice(xp + j * n_in, n_in));
+                        if (bits) bits[j] = d;
+                    }
+                }
+            }
+            if (!sliced) scatter_rows(g, r0, r1, buf, W);
+            continue;
+        }
         for (int64_t e = 0; e < cnt; e++) {
-            buf[e] = ((d >> r) & 1u) ? ap[co] : -ap[co];
+            float v = ((d >> r) & 1u) ? ap[co] : -ap[co];
+            buf[e] = add ? buf[e] + v : v;
             if (++co == C) co = 0;
             if (++r == n_out) {
                 r = 0;
@@ -206,7 +238,7 @@ static void forward_plane_chunked(const fx_flexor_geom *g, int p, const float *x
                 }
             }
         }
-        scatter_rows(g, r0, r1, buf, W);
+        if (!sliced) scatter_rows(g, r0, r1, buf, W);
     }
 }
 
@@ -221,7 +253,7 @@ fx_status fx_flexor_weight_forward(fx_ctx *ctx, const fx_flexor_geom *g, const f
     for (int p = 0; p < g->cfg.q; p++) {
         const float *xp = x + p * g->n_lat;
         if (g->c_out <= CHUNK) {
-            forward_plane_chunked(g, p, xp, alpha + (int64_t)p * g->c_out, W, bits ? bits + p * g->n_slices : NULL);
+            forward_plane_chunked(g, p, xp, alpha + (int64_t)p * g->c_out, W, bits ? bits + p * g->n_slices : NULL, 0);
             continue;
         }
         walk w = walk_start(g);
@@ -232,6 +264,19 @@ fx_status fx_flexor_weight_forward(fx_ctx *ctx, const fx_flexor_geom *g, const f
             add_slice(g, &w, &f, d, alpha + (int64_t)p * g->c_out, W);
         }
     }
+    return FX_OK;
+}
+
+fx_status fx__flexor_weight_forward_t(fx_ctx *ctx, const fx_flexor_geom *g, const float *x, const float *alpha,
+                                     float *Wt) {
+    static const char fn[] = "fx__flexor_weight_forward_t";
+    FX_CHECK_PTR(ctx, fn, g);
+    FX_CHECK_PTR(ctx, fn, x);
+    FX_CHECK_PTR(ctx, fn, alpha);
+    FX_CHECK_PTR(ctx, fn, Wt);
+    if (g->k != 0) return fx_fail(ctx, FX_EUNSUPPORTED, "%s: dense geometries only (k = 0)", fn);
+    for (int p = 0; p < g->cfg.q; p++)
+        forward_plane_chunked(g, p, x + p * g->n_lat, alpha + (int64_t)p * g->c_out, Wt, NULL, 1);
     return FX_OK;
 }
 
@@ -283,8 +328,16 @@ static void slice_backward(const fx_xornet *net, fx_bwd_mode mode, float S, cons
                            const float *gr, int nr, float *dx) {
     int n_in = net->n_in;
     float t[32];
+    int live = 0; /* latents with 1 - tanh^2 != 0 */
     if (mode != FX_BWD_STE)
-        for (int i = 0; i < n_in; i++) t[i] = tanhf(S * x[i]);
+        for (int i = 0; i < n_in; i++) {
+            float z = S * x[i];
+            /* |z| > 10: tanhf is exactly +-1 in float (glibc and musl alike), so skipping it changes nothing */
+            if (z > 10.0f) t[i] = 1.0f;
+            else if (z < -10.0f) t[i] = -1.0f;
+            else { t[i] = tanhf(z); live = 1; }
+        }
+    if (mode == FX_BWD_FLEXOR && !live) return; /* every factor S (1 - t^2) is 0: dx gets exact zeros */
     if (mode == FX_BWD_ANALOG) {
         for (int r = 0; r < nr; r++) {
             uint32_t m = net->mask[r];
@@ -317,18 +370,36 @@ static void slice_backward(const fx_xornet *net, fx_bwd_mode mode, float S, cons
 }
 
 /* One plane of the backward pass, chunked (needs c_out <= CHUNK): dW is gathered into slice order in
- * CHUNK-float pieces; a slice that straddles two pieces keeps its rows in b/gr across them. */
+ * CHUNK-float pieces; a slice that straddles two pieces keeps its rows in b/gr across them. sliced: dW is
+ * already in slice order (dW^T of a dense layer) and is read in place. */
 static void backward_plane_chunked(const fx_flexor_geom *g, int p, fx_bwd_mode mode, float S, const float *xp,
-                                   const float *ap, const float *dW, float *dxp, float *dap) {
-    float buf[CHUNK], b[32], gr[32];
+                                   const float *ap, const float *dW, float *dxp, float *dap, int sliced) {
+    float tmp[CHUNK], b[32], gr[32];
     int C = g->c_out, n_out = g->cfg.n_out, n_in = g->cfg.n_in;
-    int64_t R = g->fan_in, RB = CHUNK / C, j = 0, f = 0;
+    int64_t R = g->fan_in, RB = sliced ? R : CHUNK / C, j = 0, f = 0;
     int r = 0;
     uint32_t d = decrypt_word(&g->net[p], pack_slice(xp, n_in));
     for (int64_t r0 = 0; r0 < R; r0 += RB) {
         int64_t r1 = r0 + RB < R ? r0 + RB : R, cnt = (r1 - r0) * C;
-        gather_rows(g, r0, r1, dW, buf);
+        const float *buf = sliced ? dW + r0 * C : tmp;
+        if (!sliced) gather_rows(g, r0, r1, dW, tmp);
         int co = 0;
+        if (vec4_ok(g)) {
+            for (int64_t e = 0; e < cnt; e += 4, f += 4) {
+                v4f dw = ld4(buf + e), sg = ld4(SIGN4[(d >> r) & 15u]);
+                st4(b + r, sg);
+                st4(gr + r, ld4(ap + co) * dw);
+                if (dap) st4(dap + co, ld4(dap + co) + sg * dw);
+                if ((co += 4) == C) co = 0;
+                r += 4;
+                if (r == n_out || f + 4 == g->n) {
+                    if (dxp) slice_backward(&g->net[p], mode, S, xp + j * n_in, b, gr, r, dxp + j * n_in);
+                    r = 0;
+                    if (++j < g->n_slices) d = decrypt_word(&g->net[p], pack_slice(xp + j * n_in, n_in));
+                }
+            }
+            continue;
+        }
         for (int64_t e = 0; e < cnt; e++, f++) {
             float dw = buf[e];
             b[r] = ((d >> r) & 1u) ? 1.0f : -1.0f;
@@ -363,7 +434,7 @@ fx_status fx_flexor_weight_backward(fx_ctx *ctx, const fx_flexor_geom *g, fx_bwd
         float *dxp = dx ? dx + p * g->n_lat : NULL;
         float *dap = dalpha ? dalpha + (int64_t)p * g->c_out : NULL;
         if (g->c_out <= CHUNK) {
-            backward_plane_chunked(g, p, mode, S, xp, ap, dW, dxp, dap);
+            backward_plane_chunked(g, p, mode, S, xp, ap, dW, dxp, dap, 0);
             continue;
         }
         walk w = walk_start(g);
@@ -382,6 +453,24 @@ fx_status fx_flexor_weight_backward(fx_ctx *ctx, const fx_flexor_geom *g, fx_bwd
             if (dxp) slice_backward(&g->net[p], mode, S, xp + j * n_in, b, gr, nr, dxp + j * n_in);
         }
     }
+    return FX_OK;
+}
+
+fx_status fx__flexor_weight_backward_t(fx_ctx *ctx, const fx_flexor_geom *g, fx_bwd_mode mode, float S,
+                                      const float *x, const float *alpha, const float *dWt, float *dx, float *dalpha) {
+    static const char fn[] = "fx__flexor_weight_backward_t";
+    FX_CHECK_PTR(ctx, fn, g);
+    FX_CHECK_PTR(ctx, fn, x);
+    FX_CHECK_PTR(ctx, fn, alpha);
+    FX_CHECK_PTR(ctx, fn, dWt);
+    if (g->k != 0) return fx_fail(ctx, FX_EUNSUPPORTED, "%s: dense geometries only (k = 0)", fn);
+    if (mode != FX_BWD_FLEXOR && mode != FX_BWD_STE && mode != FX_BWD_ANALOG)
+        return fx_fail(ctx, FX_EINVAL, "%s: unknown backward mode %d (0 flexor, 1 ste, 2 analog)", fn, (int)mode);
+    if (!(S > 0.0f) || !isfinite(S))
+        return fx_fail(ctx, FX_EINVAL, "%s: S_tanh must be a finite number > 0 (got %g)", fn, (double)S);
+    for (int p = 0; p < g->cfg.q; p++)
+        backward_plane_chunked(g, p, mode, S, x + p * g->n_lat, alpha + (int64_t)p * g->c_out, dWt,
+                               dx ? dx + p * g->n_lat : NULL, dalpha ? dalpha + (int64_t)p * g->c_out : NULL, 1);
     return FX_OK;
 }
 

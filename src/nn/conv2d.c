@@ -38,12 +38,30 @@ static fx_bcq_conv_geom bcq_geom(const fx_conv_shape *s) {
     return g;
 }
 
+/* The input gradient of a stride-1 conv is a stride-1 conv of dy (padded by k - 1 - pad) with the flipped,
+ * transposed weights: its geometry for the direct table kernel. 0 when that does not apply. */
+static int dx_geom(const fx_conv_shape *s, fx_bcq_conv_geom *t) {
+    if (s->stride != 1 || s->pad > s->k - 1) return 0;
+    fx_bcq_conv_geom g = {s->c_out, s->h_out, s->w_out, s->c_in, s->k, 1, s->k - 1 - s->pad, s->h, s->w};
+    *t = g;
+    return fx_bcq_conv_supported(t);
+}
+
+/* Workspace of fx_conv2d_backward_bcq_dx: the tables, then dy scaled by alpha, then c_in ones. */
+static size_t dx_ws_floats(const fx_conv_shape *s, const fx_bcq_conv_geom *t) {
+    return fx_bcq_conv_ws_floats(t, 1) + round16((size_t)s->c_out * s->h_out * s->w_out) + round16((size_t)s->c_in);
+}
+
 size_t fx_conv2d_ws_floats(const fx_conv_shape *s) {
     size_t col = is_pointwise(s) ? 0 : (size_t)s->c_in * s->k * s->k * s->h_out * s->w_out;
     size_t ws = round16(col) + FX_GEMM_WS_FLOATS;
-    fx_bcq_conv_geom g = bcq_geom(s);
+    fx_bcq_conv_geom g = bcq_geom(s), t;
     if (fx_bcq_conv_supported(&g)) { /* the direct table kernel of fx_conv2d_forward_bcq */
         size_t d = fx_bcq_conv_ws_floats(&g, FX_MAX_Q);
+        if (d > ws) ws = d;
+    }
+    if (dx_geom(s, &t)) { /* and of fx_conv2d_backward_bcq_dx */
+        size_t d = dx_ws_floats(s, &t);
         if (d > ws) ws = d;
     }
     return ws;
@@ -225,6 +243,62 @@ fx_status fx_conv2d_forward_bcq_offs(fx_ctx *ctx, const fx_conv_shape *s, float 
                 yi[j] = relu && !(v > 0.0f) ? 0.0f : v;
             }
         }
+    }
+    return FX_OK;
+}
+
+/* ---------------------------------------------------------------------------------------------------------
+ * Input gradient from the +-1 bits (training, q = 1): dx += conv(alpha * dy, flip(B)^T) with the direct kernel.
+ * ------------------------------------------------------------------------------------------------------- */
+
+size_t fx_conv2d_bcq_dx_bytes(const fx_conv_shape *s, int q) {
+    fx_bcq_conv_geom t;
+    if (q != 1 || !dx_geom(s, &t)) return 0;
+    return (size_t)s->c_in * (((size_t)s->c_out * s->k * s->k + 3) / 4);
+}
+
+size_t fx_conv2d_bcq_dx_offsets_count(const fx_conv_shape *s) {
+    fx_bcq_conv_geom t;
+    return dx_geom(s, &t) ? fx_bcq_conv_offsets_count(&t, 1) : 0;
+}
+
+void fx_conv2d_bcq_dx_prepare(const fx_conv_shape *s, const uint8_t *bits, uint8_t *bits_t, int32_t *offs_t) {
+    fx_bcq_conv_geom t;
+    if (!dx_geom(s, &t)) return;
+    int k = s->k, kk = k * k, G = (s->c_in * kk + 3) / 4, Gt = (s->c_out * kk + 3) / 4;
+    memset(bits_t, 0, (size_t)s->c_in * Gt);
+    for (int o = 0; o < s->c_out; o++)
+        for (int c = 0; c < s->c_in; c++)
+            for (int kh = 0; kh < k; kh++)
+                for (int kw = 0; kw < k; kw++) {
+                    int j = (c * k + kh) * k + kw;                           /* B[o][c][kh][kw] */
+                    int jt = (o * k + (k - 1 - kh)) * k + (k - 1 - kw);      /* Bt[c][o][k-1-kh][k-1-kw] */
+                    if ((bits[(size_t)o * G + (j >> 2)] >> (j & 3)) & 1)
+                        bits_t[(size_t)c * Gt + (jt >> 2)] |= (uint8_t)(1u << (jt & 3));
+                }
+    fx_bcq_conv_offsets(&t, 1, bits_t, offs_t);
+}
+
+fx_status fx_conv2d_backward_bcq_dx(fx_ctx *ctx, const fx_conv_shape *s, float *dx, const float *dy, const float *alpha,
+                                    const uint8_t *bits_t, const int32_t *offs_t, float *ws) {
+    static const char fn[] = "fx_conv2d_backward_bcq_dx";
+    FX_CHECK_PTR(ctx, fn, s);
+    FX_CHECK_PTR(ctx, fn, dx);
+    FX_CHECK_PTR(ctx, fn, dy);
+    FX_CHECK_PTR(ctx, fn, alpha);
+    FX_CHECK_PTR(ctx, fn, bits_t);
+    FX_CHECK_PTR(ctx, fn, ws);
+    fx_bcq_conv_geom t;
+    if (!dx_geom(s, &t)) return fx_fail(ctx, FX_EUNSUPPORTED, "%s: needs stride 1, pad < k and c_out >= 4", fn);
+    size_t hw = (size_t)s->h_out * s->w_out;
+    float *scaled = ws + fx_bcq_conv_ws_floats(&t, 1), *ones = scaled + round16((size_t)s->c_out * hw);
+    for (int c = 0; c < s->c_in; c++) ones[c] = 1.0f;
+    for (int i = 0; i < s->n; i++) {
+        const float *dyi = dy + (size_t)i * s->c_out * hw;
+        for (int o = 0; o < s->c_out; o++)
+            for (size_t p = 0; p < hw; p++) scaled[(size_t)o * hw + p] = alpha[o] * dyi[(size_t)o * hw + p];
+        float *dxi = dx + (size_t)i * s->c_in * s->h * s->w;
+        fx_bcq_conv(&t, 1, 1, bits_t, offs_t, ones, NULL, dxi, 0, scaled, dxi, ws); /* dx += (residual = dx) */
     }
     return FX_OK;
 }

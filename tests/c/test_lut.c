@@ -6,6 +6,7 @@
  */
 #include "../../src/flexor.h"
 #include "fxtest.h"
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -110,9 +111,67 @@ static void test_model(void) {
     fx_model_free(ctx, m);
 }
 
+/* Training with the table kernels (forward from the bits, dx from the transposed bits) against the float
+ * path: the same loss and the same gradient of every parameter, for ResNet-20 (stride-1 and stride-2 FleXOR
+ * convs, q = 1 and q = 2 stages, multi-consumer activations) and LeNet-5 (5x5, c_in = 1 first layer). */
+static void train_case(const char *name, fx_model *m, int n, int c, int h, int w, int ncls) {
+    fx_model_init_params(ctx, m, 5, 0.2f, 0.05f);
+    fx_rng r;
+    fx_rng_seed(&r, 11);
+    float *x = randv(&r, (long)n * c * h * w, 1.0f);
+    int32_t labels[8];
+    for (int i = 0; i < n; i++) labels[i] = (int32_t)(fx_rng_next(&r) % (uint64_t)ncls);
+    int np = fx_model_param_count(m);
+    long total = 0;
+    for (int i = 0; i < np; i++) {
+        fx_param_info p;
+        fx_model_param_info(ctx, m, i, &p);
+        if (p.grad) total += (long)p.len;
+    }
+    float *g0 = malloc(sizeof(float) * (size_t)total), loss[2];
+    for (int lut = 0; lut < 2; lut++) {
+        const float *z;
+        fx_model_set_lut(ctx, m, lut);
+        fx_model_touch(m);
+        if (fx_model_forward(ctx, m, x, n, 1, &z) || fx_model_backward(ctx, m, labels, NULL, 1, 0, &loss[lut])) {
+            FXT_CHECK(0, "%s: %s", name, fx_ctx_message(ctx));
+            break;
+        }
+        long off = 0;
+        for (int i = 0; i < np; i++) {
+            fx_param_info p;
+            fx_model_param_info(ctx, m, i, &p);
+            if (!p.grad) continue;
+            if (lut == 0) memcpy(g0 + off, p.grad, sizeof(float) * (size_t)p.len);
+            else {
+                char what[96];
+                snprintf(what, sizeof what, "%s grad %s", name, p.name);
+                fxt_close(what, p.grad, g0 + off, p.len, 2e-4, 2e-3);
+            }
+            off += (long)p.len;
+        }
+    }
+    FXT_CHECK(fabsf(loss[0] - loss[1]) <= 1e-4f * fabsf(loss[0]) + 1e-5f, "%s: loss %g (lut) vs %g (float)", name,
+              (double)loss[1], (double)loss[0]);
+    free(x); free(g0);
+    fx_model_free(ctx, m);
+}
+
+static void test_train(void) {
+    fx_flexor_cfg st[3] = {{20, 16, 2, 1, 1}, {20, 12, 0, 2, 2}, {20, 8, 2, 1, 3}};
+    fx_model *m = NULL;
+    if (fx_model_resnet_cifar(ctx, &m, 20, st, 2, 1) == FX_OK) train_case("resnet20", m, 2, 3, 32, 32, 10);
+    else FXT_CHECK(0, "resnet: %s", fx_ctx_message(ctx));
+    fx_flexor_cfg l = {20, 16, 2, 1, 4};
+    const fx_flexor_cfg *lc[4] = {&l, &l, &l, &l};
+    if (fx_model_lenet5(ctx, &m, lc, 3, 1) == FX_OK) train_case("lenet5", m, 3, 1, 28, 28, 10);
+    else FXT_CHECK(0, "lenet5: %s", fx_ctx_message(ctx));
+}
+
 void test_lut(void) {
     fx_ctx_new(&ctx);
     fxt_run("LUT kernel: FleXOR conv from packed bits = float conv", test_kernel);
     fxt_run("LUT kernel: ResNet-20 logits with and without it", test_model);
+    fxt_run("LUT kernels in training: loss and every gradient = float path (ResNet-20, LeNet-5)", test_train);
     fx_ctx_free(ctx);
 }

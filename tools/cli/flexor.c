@@ -79,6 +79,7 @@ static void usage(void) {
            "      --milestones e1,e2 --gamma --stanh S --stanh0 S0 --alpha-init A --lat-std X --seed N\n"
            "      --init FP.fxm (encrypt a full-precision model as the start) --teacher FP.fxm --T 4 --kd 0.9\n"
            "      --ckpt FILE --ckpt-every SECONDS --resume --max-steps N --train-limit N --test-limit N --data DIR\n"
+           "      --eval-steps N (test every N steps) --target ACC (stop once the test accuracy reaches ACC %%)\n"
            "  eval MODEL [--limit N] [--batch B] [--preds FILE] [--data DIR]\n"
            "  inspect MODEL\n"
            "  export MODEL OUT             checkpoint or model file -> inference model (packed sign bits)\n");

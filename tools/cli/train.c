@@ -27,6 +27,9 @@ typedef struct cfg {
     float milestones[FX_MAX_MILESTONES];
     unsigned long long seed;
     int train_limit, test_limit, ckpt_every, max_steps, eval_every, threads;
+    /* run control, not kept in checkpoints: test every eval_steps optimiser steps; stop at target % */
+    int eval_steps;
+    float target;
     /* position */
     int epoch, step;
 } cfg;
@@ -101,7 +104,7 @@ static int set_opt(cfg *c, const char *k, const char *v) {
 #define FLT(name) if (!strcmp(k, #name)) { c->name = strtof(v, NULL); return 0; }
     STR(dataset) STR(model) STR(out) STR(ckpt) STR(init) STR(teacher) STR(data)
     INT(q) INT(nout) INT(nin) INT(ntap) INT(fp) INT(nesterov) INT(batch) INT(train_limit) INT(test_limit)
-    INT(ckpt_every) INT(max_steps) INT(threads) INT(epoch) INT(step) INT(eval_every)
+    INT(ckpt_every) INT(max_steps) INT(threads) INT(epoch) INT(step) INT(eval_every) INT(eval_steps) FLT(target)
     FLT(lr) FLT(momentum) FLT(wd) FLT(epochs) FLT(warmup) FLT(gamma) FLT(stanh) FLT(stanh0) FLT(alpha_init)
     FLT(lat_std) FLT(T) FLT(kd) FLT(init_mag)
 #undef STR
@@ -276,7 +279,7 @@ static int run_training(fx_ctx *ctx, cfg *c, fx_model *m, fx_model *teacher) {
     fx_model_node_info(ctx, m, 0, &in);
     float *x = malloc(sizeof(float) * (size_t)in.c * in.h * in.w * (size_t)c->batch);
     int rc = 0, total_epochs = (int)ceilf(c->epochs);
-    double t_start = now(), t_ckpt = t_start, best = 0, acc = 0;
+    double t_start = now(), t_ckpt = t_start, best = 0, acc = 0, t_train = 0; /* t_train: inside training steps */
     int64_t done = 0, nq;
     double bpw = bits_per_weight(ctx, m, &nq);
     if (fx_trainer_new(ctx, &tr, m, teacher, &train.ds, &tc) || fx_trainer_seek(ctx, tr, c->epoch, c->step)) {
@@ -297,8 +300,12 @@ static int run_training(fx_ctx *ctx, cfg *c, fx_model *m, fx_model *teacher) {
         do { /* ~10 s of steps between progress lines */
             int chunk = 8;
             if (c->max_steps > 0 && fx_model_steps(m) + chunk > c->max_steps) chunk = (int)(c->max_steps - fx_model_steps(m));
+            if (c->eval_steps > 0 && c->eval_steps - (int)(fx_model_steps(m) % c->eval_steps) < chunk)
+                chunk = c->eval_steps - (int)(fx_model_steps(m) % c->eval_steps);
             if (chunk <= 0) break;
+            double t0 = now();
             if (fx_trainer_run(ctx, tr, chunk, &st)) { rc = die_ctx(ctx, "training step"); goto out; }
+            t_train += now() - t0;
             loss_sum += st.loss_sum; seen += st.seen; right += st.correct; done += st.seen / c->batch;
             c->epoch = st.epoch;
             c->step = st.step;
@@ -306,7 +313,8 @@ static int run_training(fx_ctx *ctx, cfg *c, fx_model *m, fx_model *teacher) {
                 if ((rc = save_ckpt(ctx, m, c))) goto out;
                 t_ckpt = now();
             }
-        } while (!st.epoch_done && !st.run_done && now() - t_log < 10);
+        } while (!st.epoch_done && !st.run_done && now() - t_log < 10 &&
+                 !(c->eval_steps > 0 && fx_model_steps(m) % c->eval_steps == 0));
         if (seen) {
             double t = now(), ips = (double)done * c->batch / (t - t_start);
             double left = ((double)c->epochs * st.steps_per_epoch - ((double)st.epoch * st.steps_per_epoch + st.step)) * c->batch / ips;
@@ -323,8 +331,21 @@ static int run_training(fx_ctx *ctx, cfg *c, fx_model *m, fx_model *teacher) {
             printf("stopped after %lld optimiser steps (--max-steps); checkpoint %s\n", (long long)fx_model_steps(m), c->ckpt);
             goto out;
         }
+        if (c->eval_steps > 0 && fx_model_steps(m) > 0 && fx_model_steps(m) % c->eval_steps == 0 && !st.epoch_done &&
+            !st.run_done) {
+            double es;
+            acc = evaluate(ctx, m, &test, x, &es);
+            if (acc < 0) { rc = 1; goto out; }
+            if (acc > best) best = acc;
+            char el[32], tt[32];
+            fmt_time(now() - t_start, el, sizeof el);
+            fmt_time(t_train, tt, sizeof tt);
+            printf("step %lld test-acc %.2f%% (best %.2f%%), training time %s, elapsed %s\n", (long long)fx_model_steps(m),
+                   acc, best, tt, el);
+            fflush(stdout);
+        }
         if (st.epoch_done || st.run_done) {
-            if (st.epoch % c->eval_every == 0 || st.run_done) {
+            if (st.epoch % c->eval_every == 0 || st.run_done || c->target > 0) {
                 double es;
                 acc = evaluate(ctx, m, &test, x, &es);
                 if (acc < 0) { rc = 1; goto out; }
@@ -337,6 +358,16 @@ static int run_training(fx_ctx *ctx, cfg *c, fx_model *m, fx_model *teacher) {
             }
             if ((rc = save_ckpt(ctx, m, c))) goto out;
             t_ckpt = now();
+        }
+        if (c->target > 0 && acc >= c->target) {
+            char el[32], tt[32];
+            fmt_time(now() - t_start, el, sizeof el);
+            fmt_time(t_train, tt, sizeof tt);
+            int64_t steps = fx_model_steps(m);
+            printf("target %.2f%% reached: test-acc %.2f%% after %lld steps (%lld images, %.2f epochs), training time %s "
+                   "(%.1f img/s), elapsed %s\n", (double)c->target, acc, (long long)steps, (long long)(steps * c->batch),
+                   (double)steps / st.steps_per_epoch, tt, t_train > 0 ? (double)steps * c->batch / t_train : 0.0, el);
+            break;
         }
         if (st.run_done) break;
     }
@@ -397,7 +428,8 @@ int cmd_train(int argc, char **argv) {
     if (resume) {
         if (!c.ckpt[0]) { fprintf(stderr, "flexor train: --resume needs --ckpt FILE\n"); goto done; }
         char *extra = NULL, ckpt[1024], data[1024];
-        int max_steps = c.max_steps, ckpt_every = c.ckpt_every, threads = c.threads;
+        int max_steps = c.max_steps, ckpt_every = c.ckpt_every, threads = c.threads, eval_steps = c.eval_steps;
+        float target = c.target;
         snprintf(ckpt, sizeof ckpt, "%s", c.ckpt);
         snprintf(data, sizeof data, "%s", c.data);
         struct stat st;
@@ -423,6 +455,8 @@ int cmd_train(int argc, char **argv) {
         c.max_steps = max_steps;
         c.ckpt_every = ckpt_every;
         c.threads = threads;
+        c.eval_steps = eval_steps;
+        c.target = target;
         fx_ctx_set_threads(ctx, c.threads);
         if (fx_model_load(ctx, buf, len, c.batch, 1, &m, NULL, NULL)) { free(buf); rc = die_ctx(ctx, ckpt); goto done; }
         free(buf);
