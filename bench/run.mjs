@@ -352,6 +352,8 @@ if (opt.workloads.has('W2')) {
     const cases = [];
     cases.push(childCase(ours, ENG['ours-fx'], 'resnet', { fx: true, paramsFile: 'resnet20_fx.params.bin', ...common }, { id: 'ours-fx', ref: 'resnet20_fx' }));
     cases.push(childCase(ours, ENG['ours-fp'], 'resnet', { fx: false, paramsFile: 'resnet20_fp.params.bin', ...common }, { id: 'ours-fp', ref: 'resnet20_fp' }));
+    if (opt.twoThreads) // 2 workers (ModelPool): the batch split over two wasm instances; batch 1 runs on one
+      cases.push(childCase(ours, `${ENG['ours-fx']} (ModelPool)`, 'resnetPool', { fx: true, paramsFile: 'resnet20_fx.params.bin', workers: 2, ...common }, { id: 'ours-fx', ref: 'resnet20_fx', threads: 2 }));
     for (const t of [1, 2]) {
       const tf = children[`tfjs-${t}t`], ort = children[`ort-${t}t`];
       if (tf) cases.push(childCase(tf, ENG.tfjs, 'resnet', { spec: 'resnet20_fp', checkSpec: t === 1 ? 'resnet20_fx' : null, ...common }, { id: 'tfjs', ref: 'resnet20_fp', ref2: 'resnet20_fx' }));
@@ -399,10 +401,10 @@ if (opt.workloads.has('W2')) {
     rows.push(row);
     jcases.push(jc);
   }
-  const ratio = (id, threadsPeers) => {
+  const ratio = (id, threadsPeers, myThreads = 1) => {
     const o = {};
     for (const b of [1, 64]) {
-      const me = jcases.find((c) => c.id === id && c.threads === 1)?.[`b${b}`]?.imagesPerSec;
+      const me = jcases.find((c) => c.id === id && c.threads === myThreads)?.[`b${b}`]?.imagesPerSec;
       const peers = jcases.filter((c) => (c.id === 'tfjs' || c.id === 'ort') && threadsPeers.includes(c.threads) && c[`b${b}`].imagesPerSec);
       const best = peers.sort((x, y) => y[`b${b}`].imagesPerSec - x[`b${b}`].imagesPerSec)[0];
       o[`b${b}`] = best && me ? { ratio: me / best[`b${b}`].imagesPerSec, bestPeer: `${best.engine} ${best.threads}t` } : null;
@@ -414,6 +416,7 @@ if (opt.workloads.has('W2')) {
   res.ratios = {
     'ours wasm FleXOR / best 1-thread peer': ratio('ours-fx', [1]),
     'ours wasm FleXOR / best peer, any threads': ratio('ours-fx', [1, 2]),
+    'ours wasm FleXOR 2 workers / best peer, any threads': ratio('ours-fx', [1, 2], 2),
     'ours wasm FP32 / best 1-thread peer': ratio('ours-fp', [1]),
     'ours native FleXOR 1t / best 1-thread peer': ratio('native-fx', [1]),
   };

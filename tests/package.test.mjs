@@ -115,11 +115,11 @@ after(() => {
 test('npm pack ships the built wasm, the JS API, its types, the bin, the docs and LICENSE, and nothing else', () => {
   const files = packList.files.map((f) => f.path).sort();
   for (const want of ['package.json', 'README.md', 'LICENSE', 'wasm/flexor.wasm', 'wasm/flexor.js', 'wasm/api.js',
-    'wasm/index.d.ts', 'bin/flexor.mjs', 'tools/fetch-data.mjs', 'tools/png.mjs', 'docs/API.md', 'docs/CORE.md',
+    'wasm/pool.js', 'wasm/pool-worker.js', 'wasm/index.d.ts', 'bin/flexor.mjs', 'tools/fetch-data.mjs', 'tools/png.mjs', 'docs/API.md', 'docs/CORE.md',
     'docs/FORMAT.md']) {
     assert.ok(files.includes(want), `${want} is in the tarball (it has: ${files.join(', ')})`);
   }
-  const allowed = /^(package\.json|README\.md|LICENSE|wasm\/(flexor\.wasm|flexor\.js|api\.js|index\.d\.ts)|bin\/flexor\.mjs|tools\/(fetch-data|png)\.mjs|docs\/[A-Z]+\.md|models\/[\w.-]+\.fxm)$/;
+  const allowed = /^(package\.json|README\.md|LICENSE|wasm\/(flexor\.wasm|flexor\.js|api\.js|pool\.js|pool-worker\.js|index\.d\.ts)|bin\/flexor\.mjs|tools\/(fetch-data|png)\.mjs|docs\/[A-Z]+\.md|models\/[\w.-]+\.fxm)$/;
   assert.deepEqual(files.filter((f) => !allowed.test(f)), [], 'nothing unexpected is packed');
   for (const bad of ['src/', 'tests/', 'node_modules/', 'build/', 'web/', 'bench/', '.ci/', 'shared/'])
     assert.equal(files.filter((f) => f.startsWith(bad)).length, 0, `nothing from ${bad}`);

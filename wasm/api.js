@@ -21,6 +21,7 @@ import { init, Model, Dataset, Trainer, FlexorError, Status } from './flexor.js'
 const NODE_FS = 'node:fs/promises';
 
 export * from './flexor.js';
+export { ModelPool } from './pool.js';
 
 /** The CIFAR-10 class names, in label order. */
 export const CIFAR10_CLASSES = Object.freeze(['airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse',

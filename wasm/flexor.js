@@ -340,7 +340,7 @@ async function doInit(opts) {
     if (typeof ex[f] !== 'function') throw new Error(`flexor: flexor.wasm does not export ${f} (a stale or foreign build?)`);
   if (typeof ex._initialize === 'function') ex._initialize();
   const r = {
-    ex, memory: ex.memory, buf: null, u8: null, i32: null, u32: null, f32: null, dv: null, ctx: 0, scratch: 0,
+    module, ex, memory: ex.memory, buf: null, u8: null, i32: null, u32: null, f32: null, dv: null, ctx: 0, scratch: 0,
     jsBlocks: new Map(), models: new Set(), datasets: new Set(), trainers: new Set(), leakedBytes: 0, leakedBlocks: 0,
     api: null,
   };
@@ -374,6 +374,15 @@ export function init(opts = {}) {
     });
   }
   return initPromise;
+}
+
+/**
+ * The compiled flexor.wasm (a WebAssembly.Module) of this runtime, e.g. to start workers without compiling
+ * it again (ModelPool does). Needs init().
+ * @returns {WebAssembly.Module}
+ */
+export function wasmModule() {
+  return runtime('wasmModule').module;
 }
 
 /** The core's version, e.g. '0.1.0'. Needs init(). */

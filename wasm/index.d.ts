@@ -76,6 +76,35 @@ export declare function init(opts?: InitOptions): Promise<FlexorApi>;
 /** The core's version, e.g. '0.1.0'. Needs init(). */
 export declare function version(): string;
 
+/** The compiled flexor.wasm of this runtime (e.g. to start workers without compiling it again). Needs init(). */
+export declare function wasmModule(): WebAssembly.Module;
+
+export interface ModelPoolOptions {
+  /** Workers (default 2, 1..64). */
+  workers?: number;
+  /** Largest batch of forward() (default 64); each worker holds ceil(maxBatch / workers). */
+  maxBatch?: number;
+}
+
+/**
+ * One model on several workers (browser module Web Workers or Node worker_threads), each with its own
+ * flexor.wasm instance: forward() splits a batch into contiguous parts and runs them in parallel. The logits
+ * equal one Model.forward on the whole batch, bit for bit. Speeds up batches, not single images.
+ */
+export declare class ModelPool {
+  private constructor();
+  /** Starts the workers with the model file loaded in each. Rejects with Model.load's FlexorError on a bad file. */
+  static create(bytes: Uint8Array | ArrayBuffer, opts?: ModelPoolOptions): Promise<ModelPool>;
+  readonly size: number;
+  readonly classes: number;
+  /** [c, h, w] of one input sample. */
+  readonly inputShape: [number, number, number];
+  /** Logits (n, classes) of n samples (NCHW), 1 <= n <= maxBatch. */
+  forward(x: Float32Array, n: number): Promise<Float32Array>;
+  /** Stops the workers; later calls reject. */
+  terminate(): Promise<void>;
+}
+
 /** Memory accounting (see memoryStats()). */
 export interface MemoryStats {
   /** Size of the wasm memory in bytes. */

@@ -137,6 +137,20 @@ export async function resnetTask({ fx, batch, paramsFile, inputFile }) {
   return { run: () => { m.forward(x, batch); }, check: { logits: Array.from(logits) }, dispose: () => m.dispose() };
 }
 
+/** W2 on several workers: the same model saved and loaded into a ModelPool (wasm/pool.js), batch split. */
+export async function resnetPoolTask({ fx, batch, paramsFile, inputFile, workers }) {
+  const api = await flexorApi();
+  const m = buildResnet(api, { fx: fx ? FX : null, maxBatch: batch, training: false });
+  loadParams(m, outPath(paramsFile));
+  const bytes = m.save({ kind: 'inference' });
+  m.dispose();
+  const { ModelPool } = await import('../../wasm/pool.js');
+  const pool = await ModelPool.create(bytes, { workers, maxBatch: batch });
+  const x = readF32(outPath(inputFile)).slice(0, batch * 3 * 32 * 32);
+  const logits = await pool.forward(x.slice(), batch);
+  return { run: async () => { await pool.forward(x.slice(), batch); }, check: { logits: Array.from(logits) }, dispose: () => pool.terminate() };
+}
+
 /** W1: one training step (forward train, backward, Adam) of LeNet-5 on a fixed batch. */
 export async function lenetTask({ fx, batch, paramsFile, inputFile, labelsFile }) {
   const api = await flexorApi();
