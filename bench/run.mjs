@@ -442,6 +442,8 @@ if (opt.workloads.has('W3')) {
   for (const L of layers) {
     const cases = [];
     for (const [id, ch, label] of engines) if (ch) cases.push(childCase(ch, `${label} ${L.layer[0]} b${L.batch}`, 'conv', { layer: L.layer, batch: L.batch }, { id }));
+    if (children['ours-1t'] && L.layer[0] !== 'res.conv1') // the first ResNet conv stays FP32 in every model
+      cases.push(childCase(children['ours-1t'], `ours wasm LUT ${L.layer[0]} b${L.batch}`, 'convLut', { layer: L.layer, batch: L.batch }, { id: 'lut' }));
     if (nativeOk) cases.push(nativeCase(`native ${L.layer[0]}`, 1, ['conv', L.batch, ...L.layer.slice(1), 1], { id: 'native' }));
     await setupAll(cases);
     await measure(cases, { reps: W3_REPS, target: W3_TARGET, warm: W3_TARGET });
@@ -454,19 +456,20 @@ if (opt.workloads.has('W3')) {
   const wasmPeak = gemm.wasm?.peaks['f32x4 mul+add'] ?? null, nativePeak = gemm.native?.peaks['avx2 fma'] ?? null;
   const gf = (L, id) => { const c = L.cases.find((x) => x.id === id); return c?.sec ? L.flops / c.sec * 1e-9 : null; };
   const rows = all.map((L) => {
-    const o = gf(L, 'ours'), t = gf(L, 'tfjs'), r = gf(L, 'ort'), n = gf(L, 'native');
+    const o = gf(L, 'ours'), t = gf(L, 'tfjs'), r = gf(L, 'ort'), n = gf(L, 'native'), u = gf(L, 'lut');
     const best = Math.max(t ?? 0, r ?? 0);
-    return [L.layer[0], L.batch, (L.flops / 1e6).toFixed(1), fmt(o), fmt(t), fmt(r), fmt(n), best ? `${(o / best).toFixed(2)}x` : 'n/a', wasmPeak && o ? `${(100 * o / wasmPeak).toFixed(0)}%` : 'n/a'];
+    return [L.layer[0], L.batch, (L.flops / 1e6).toFixed(1), fmt(o), fmt(t), fmt(r), fmt(n), best ? `${(o / best).toFixed(2)}x` : 'n/a',
+      wasmPeak && o ? `${(100 * o / wasmPeak).toFixed(0)}%` : 'n/a', u ? fmt(u) : 'n/a', u && best ? `${(u / best).toFixed(2)}x` : 'n/a'];
   });
   result.workloads.W3 = {
     conv: all.map((L) => ({ layer: L.layer[0], shape: { cIn: L.layer[1], h: L.layer[2], w: L.layer[3], cOut: L.layer[4], k: L.layer[5], stride: L.layer[6], pad: L.layer[7] }, batch: L.batch,
-      mflop: L.flops / 1e6, gflops: { ours: gf(L, 'ours'), tfjs: gf(L, 'tfjs'), ort: gf(L, 'ort'), native: gf(L, 'native') },
+      mflop: L.flops / 1e6, gflops: { ours: gf(L, 'ours'), tfjs: gf(L, 'tfjs'), ort: gf(L, 'ort'), native: gf(L, 'native'), oursLut: gf(L, 'lut') },
       errors: Object.fromEntries(L.cases.filter((c) => c.error).map((c) => [c.id, c.error])) })),
     gemm, peaks: { wasmSimdMulAdd: wasmPeak, nativeAvx2Fma: nativePeak, wasmScalar: gemm.wasm?.peaks['scalar mul+add'] ?? null },
-    note: 'ours = fx_conv2d_forward on a raw flexor.wasm instance (im2col + GEMM); tfjs = tf.conv2d (XNNPACK), ort = one-Conv session (input copy included); 1 thread each',
+    note: 'ours = fx_conv2d_forward on a raw flexor.wasm instance (im2col + GEMM); oursLut = fx_conv2d_forward_bcq from packed +-1 bits (nominal FP32-equivalent GFLOP/s); tfjs = tf.conv2d (XNNPACK), ort = one-Conv session (input copy included); 1 thread each',
   };
   print(`\nW3  conv layers, GFLOP/s (2 per multiply-add), 1 thread, median of ${W3_REPS} interleaved reps (load at end ${loadNow()})`);
-  print(table(['layer', 'batch', 'MFLOP', 'ours wasm', `tfjs ${tfVer}`, `ort ${ortVer}`, 'ours native', 'ours/best peer', 'of wasm peak'], rows));
+  print(table(['layer', 'batch', 'MFLOP', 'ours wasm', `tfjs ${tfVer}`, `ort ${ortVer}`, 'ours native', 'ours/best peer', 'of wasm peak', 'ours wasm LUT', 'LUT/best peer'], rows));
   const gl = (g, v) => g ? g.rows.map((r) => r.gflops[v]) : [];
   if (gemm.native || gemm.wasm) {
     const names = (gemm.wasm ?? gemm.native).rows.map((r) => r.shape);

@@ -28,7 +28,7 @@ if (engine === 'ours') {
 }
 
 const tasks = new Map();
-const TASKS = { resnet: 'resnetTask', resnetPool: 'resnetPoolTask', lenet: 'lenetTask', conv: 'convTask' };
+const TASKS = { resnet: 'resnetTask', resnetPool: 'resnetPoolTask', lenet: 'lenetTask', conv: 'convTask', convLut: 'convLutTask' };
 
 process.on('message', async (msg) => {
   const reply = (o) => process.send({ id: msg.id, ...o });
