@@ -22,7 +22,8 @@ for (const file of readdirSync(dir).filter((f) => f.endsWith('.fxm')).sort()) {
   const entry = {
     file, dataset: c === 1 ? 'mnist' : 'cifar10', model: meta.model ?? 'unknown', bytes: bytes.length,
     bitsPerWeight: Number(m.bitsPerWeight.toFixed(4)), flexorWeights: m.flexorWeights,
-    settings: { nout: meta.nout, nin: meta.nin, ntap: meta.ntap, q: meta.q, mode: meta.mode, epochs: meta.epochs, seed: meta.seed },
+    settings: { nout: meta.nout, nin: meta.nin, stageNin: meta.stage_nin && meta.stage_nin !== '0,0,0' ? meta.stage_nin : undefined,
+      ntap: meta.ntap, q: meta.q, mode: meta.mode, epochs: meta.epochs, seed: meta.seed },
   };
   m.dispose();
   if (evaluate) {

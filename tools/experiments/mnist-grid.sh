@@ -40,12 +40,13 @@ run fp "$EPOCHS" --fp
 run b0.8-n20-tap2 "$EPOCHS" --bits 0.8 --nout 20 --ntap 2 --lr "$LR"
 run "b0.4-n20-tap2-e$LONG" "$LONG" --bits 0.4 --nout 20 --ntap 2 --lr "$LR" --sched cosine
 S="sweep$SWEEP"
-for bits in 0.8 0.4 1.0 0.6; do
-    for nout in 20 10; do
-        run "$S/b$bits-n$nout-tap2" "$SWEEP" --bits "$bits" --nout "$nout" --ntap 2 --lr "$LR" --sched cosine
-        run "$S/b$bits-n$nout-rand" "$SWEEP" --bits "$bits" --nout "$nout" --random-fill --lr "$LR" --sched cosine
-    done
-done
-for mode in ste analog; do
+sweep() { # sweep BITS NOUT
+    run "$S/b$1-n$2-tap2" "$SWEEP" --bits "$1" --nout "$2" --ntap 2 --lr "$LR" --sched cosine
+    run "$S/b$1-n$2-rand" "$SWEEP" --bits "$1" --nout "$2" --random-fill --lr "$LR" --sched cosine
+}
+sweep 0.8 20
+for mode in ste analog; do # the backward-mode ablation (paper Fig. 5) on 0.8 bit, N_out 20, N_tap 2
     run "$S/b0.8-n20-tap2-$mode" "$SWEEP" --bits 0.8 --nout 20 --ntap 2 --mode "$mode" --lr "$LR" --sched cosine
 done
+for bits in 0.4 1.0 0.6; do sweep "$bits" 20; sweep "$bits" 10; done
+sweep 0.8 10
