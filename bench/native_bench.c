@@ -6,6 +6,7 @@
  *
  *   native_bench resnet  <depth> <fx:0|1> <batch> <threads> <params.bin> <input.bin> <logits-out.bin>
  *   native_bench lenet   <fx:0|1> <batch> <threads> <params.bin> <input.bin> <labels.bin>
+ *   native_bench resnet-train <depth> <fx:0|1> <batch> <threads>   (W4: random weights, input and labels; SGD)
  *   native_bench conv    <n> <c_in> <h> <w> <c_out> <k> <stride> <pad> <threads>
  *
  * params.bin holds every parameter of the model in fx_model_param_info order (float32, exactly as the
@@ -83,6 +84,7 @@ int main(int argc, char **argv) {
     int batch = 0, mode = 0;
     fx_conv_shape cs;
     fx_optim_cfg adam = {FX_OPT_ADAM, 0.0f, 0, 0.9f, 0.999f, 1e-8f, 0.0f};
+    fx_optim_cfg sgd = {FX_OPT_SGD, 0.9f, 0, 0.9f, 0.999f, 1e-8f, 1e-5f};
     const fx_flexor_cfg fxc = {20, 16, 2, 1, 1};
 
     if (!strcmp(task, "resnet") && argc == 9) {
@@ -122,6 +124,22 @@ int main(int argc, char **argv) {
         if (fx_model_step(ctx, m, &adam, 1e-3f)) die("step", ctx);
         printf("ready %.9g\n", (double)loss);
         mode = 1;
+    } else if (!strcmp(task, "resnet-train") && argc == 6) {
+        int depth = atoi(argv[2]), fx = atoi(argv[3]);
+        batch = atoi(argv[4]);
+        fx_ctx_set_threads(ctx, atoi(argv[5]));
+        fx_flexor_cfg st[3] = {fxc, fxc, fxc};
+        if (fx_model_resnet_cifar(ctx, &m, depth, fx ? st : NULL, batch, 1)) die("fx_model_resnet_cifar", ctx);
+        if (fx_model_init_params(ctx, m, 1, 0.2f, 1e-3f)) die("init", ctx);
+        if (fx) fx_model_set_flexor(ctx, m, FX_BWD_FLEXOR, 10.0f);
+        x = aligned_floats((size_t)batch * 3 * 32 * 32);
+        labels = malloc(sizeof(int32_t) * (size_t)batch);
+        fx_rng r;
+        fx_rng_seed(&r, 3);
+        for (size_t i = 0; i < (size_t)batch * 3 * 32 * 32; i++) x[i] = fx_rng_normal(&r);
+        for (int i = 0; i < batch; i++) labels[i] = (int32_t)(fx_rng_next(&r) % 10);
+        printf("ready\n");
+        mode = 3;
     } else if (!strcmp(task, "conv") && argc == 11) {
         int a[8];
         for (int i = 0; i < 8; i++) a[i] = atoi(argv[2 + i]);
@@ -159,6 +177,11 @@ int main(int argc, char **argv) {
                 if (fx_model_forward(ctx, m, x, batch, 1, &logits)) die("forward", ctx);
                 if (fx_model_backward(ctx, m, labels, NULL, 1.0f, 0.0f, &loss)) die("backward", ctx);
                 if (fx_model_step(ctx, m, &adam, 1e-3f)) die("step", ctx);
+            } else if (mode == 3) {
+                float loss;
+                if (fx_model_forward(ctx, m, x, batch, 1, &logits)) die("forward", ctx);
+                if (fx_model_backward(ctx, m, labels, NULL, 1.0f, 0.0f, &loss)) die("backward", ctx);
+                if (fx_model_step(ctx, m, &sgd, 0.01f)) die("step", ctx);
             } else {
                 if (fx_conv2d_forward(ctx, &cs, y, x, w, NULL, ws)) die("conv forward", ctx);
             }

@@ -1,12 +1,14 @@
 #!/usr/bin/env node
 // run.mjs - our runtime against its peers, on the same workloads in the same run (issue #6):
 //
-//   node bench/run.mjs [--quick] [--json out.json] [--workloads W1,W2,W3] [--reps N] [--no-native] [--no-2t]
+//   node bench/run.mjs [--quick] [--json out.json] [--workloads W1,W2,W3,W4] [--reps N] [--no-native] [--no-2t]
 //
 //   W1  training step of the paper's LeNet-5 (32C5-MP2-64C5-MP2-512FC-10, 'same', batch 64, Adam)
 //   W2  ResNet-20 inference (option-A shortcuts), batch 1 and 64
 //   W3  per-layer conv micro-benchmarks on the ResNet-20 and LeNet-5 shapes (GFLOP/s), plus bench/gemm_bench.c
 //       natively and under wasm (GEMM GFLOP/s and the measured peaks)
+//   W4  native trainer: ResNet-20 training step (batch 128, SGD) on 1 and 2 threads beside Debian's PyTorch
+//       (tools/flexor_ref.py's FleXOR ResNet-20 and the plain one) on the same threads
 //
 // Engines: ours = wasm/flexor.wasm through wasm/flexor.js in Node (FleXOR 0.8 bit: q 1, n_out 20, n_in 16,
 // n_tap 2; and full precision for reference), tfjs = @tensorflow/tfjs-core + tfjs-backend-wasm, ort =
@@ -27,7 +29,7 @@ import { prepare, B } from './peers/prepare.mjs';
 
 // ---- options ----------------------------------------------------------------------------------------------
 const argv = process.argv.slice(2);
-const opt = { quick: false, json: null, workloads: new Set(['W1', 'W2', 'W3']), reps: 0, native: true, twoThreads: true };
+const opt = { quick: false, json: null, workloads: new Set(['W1', 'W2', 'W3', 'W4']), reps: 0, native: true, twoThreads: true };
 for (let i = 0; i < argv.length; i++) {
   const a = argv[i];
   if (a === '--quick') opt.quick = true;
@@ -42,7 +44,7 @@ for (let i = 0; i < argv.length; i++) {
     process.exit(0);
   } else { console.error(`run.mjs: unknown argument ${a} (see --help)`); process.exit(2); }
 }
-for (const w of opt.workloads) if (!['W1', 'W2', 'W3'].includes(w)) { console.error(`run.mjs: unknown workload ${w}`); process.exit(2); }
+for (const w of opt.workloads) if (!['W1', 'W2', 'W3', 'W4'].includes(w)) { console.error(`run.mjs: unknown workload ${w}`); process.exit(2); }
 const REPS = opt.reps > 0 ? opt.reps : opt.quick ? 3 : 11;
 const TARGET = opt.quick ? 0.12 : 0.3;   // seconds per timed repetition (at least one iteration)
 const WARM = opt.quick ? 0.25 : 0.6;     // seconds of warm-up per case (at least two iterations)
@@ -97,9 +99,9 @@ class Child {
 }
 
 class Native {
-  constructor(args) { this.args = args; }
+  constructor(args, cmd = outPath('native_bench')) { this.args = args; this.cmd = cmd; }
   async start() {
-    this.proc = spawn(outPath('native_bench'), this.args.map(String), { stdio: ['pipe', 'pipe', 'inherit'] });
+    this.proc = spawn(this.cmd, this.args.map(String), { stdio: ['pipe', 'pipe', 'inherit'], cwd: ROOT });
     this.lines = [];
     this.waiters = [];
     createInterface({ input: this.proc.stdout }).on('line', (l) => {
@@ -130,8 +132,8 @@ function childCase(child, label, task, args, extra = {}) {
     run: async (iters) => (await child.send({ cmd: 'run', key, iters })).t,
     dispose: () => child.send({ cmd: 'dispose', key }).catch(() => {}) };
 }
-function nativeCase(label, threads, args, extra = {}) {
-  const n = new Native(args);
+function nativeCase(label, threads, args, extra = {}, cmd = undefined) {
+  const n = new Native(args, cmd);
   return { label, engine: 'native', threads, ...extra, setup: () => n.start(), run: (iters) => n.run(iters), dispose: () => n.close() };
 }
 
@@ -485,6 +487,42 @@ if (opt.workloads.has('W3')) {
 }
 
 // ---- validation summary, JSON -----------------------------------------------------------------------------
+// ---- W4 ---------------------------------------------------------------------------------------------------
+if (opt.workloads.has('W4')) {
+  const t0 = performance.now();
+  const TB = 128, cases = [];
+  const torchOk = existsSync('/usr/bin/python3') && (() => { try { execFileSync('/usr/bin/python3', ['-c', 'import torch'], { stdio: 'ignore' }); return true; } catch { return false; } })();
+  if (!torchOk) log('W4: /usr/bin/python3 with torch is missing; the PyTorch rows are dropped');
+  for (const t of opt.twoThreads ? [1, 2] : [1]) {
+    if (nativeOk) cases.push(nativeCase('ours native FleXOR 0.8b', t, ['resnet-train', 20, 1, TB, t], { id: 'native-fx' }));
+    if (torchOk) cases.push(nativeCase('PyTorch FleXOR 0.8b (flexor_ref.py)', t, ['bench/torch_train_bench.py', 1, TB, t], { id: 'torch-fx' }, '/usr/bin/python3'));
+  }
+  const tt = opt.twoThreads ? 2 : 1;
+  if (nativeOk) cases.push(nativeCase('ours native FP32', tt, ['resnet-train', 20, 0, TB, tt], { id: 'native-fp' }));
+  if (torchOk) cases.push(nativeCase('PyTorch FP32', tt, ['bench/torch_train_bench.py', 0, TB, tt], { id: 'torch-fp' }, '/usr/bin/python3'));
+  log(`W4: setting up ${cases.length} cases`);
+  await setupAll(cases);
+  const torchVer = cases.find((c) => c.id.startsWith('torch') && typeof c.check === 'string')?.check ?? 'torch';
+  log(`W4: timing (load ${loadNow()})`);
+  const W4_REPS = opt.reps > 0 ? Math.min(opt.reps, 5) : opt.quick ? 2 : 3;
+  await measure(cases, { reps: W4_REPS, target: 0.5, warm: 0.5 });
+  for (const c of cases) await c.dispose();
+  const rows = cases.map((c) => [c.label, c.threads, c.error ? 'error' : fmt(TB / c.sec), c.sec ? `${(c.sec * 1e3).toFixed(0)} ms` : '', c.spread != null ? `${(100 * c.spread).toFixed(0)}%` : '']);
+  const ips = (id, t) => { const c = cases.find((x) => x.id === id && x.threads === t); return c?.sec ? TB / c.sec : null; };
+  const ratios = {};
+  for (const t of opt.twoThreads ? [1, 2] : [1]) {
+    const o = ips('native-fx', t), p = ips('torch-fx', t);
+    if (o && p) ratios[`ours native FleXOR / PyTorch FleXOR, ${t} thread${t > 1 ? 's' : ''}`] = o / p;
+  }
+  { const o = ips('native-fp', tt), p = ips('torch-fp', tt); if (o && p) ratios[`ours native FP32 / PyTorch FP32, ${tt} threads`] = o / p; }
+  result.workloads.W4 = { batch: TB, torch: torchVer, cases: cases.map((c) => ({ engine: c.label, id: c.id, threads: c.threads, imagesPerSec: c.sec ? TB / c.sec : null,
+    msPerStep: c.sec ? c.sec * 1e3 : null, spread: c.spread ?? null, samplesMs: c.samples?.map((x) => +(x * 1e3).toFixed(1)) ?? [], error: c.error ?? null })), ratios };
+  print(`\nW4  native trainer: ResNet-20 training step (forward + backward + SGD), batch ${TB}, images/s, median of ${W4_REPS} interleaved reps, ${torchVer} (load at end ${loadNow()})`);
+  print(table(['engine', 'thr', 'images/s', 'per step', 'spread'], rows));
+  for (const [k, v] of Object.entries(ratios)) print(`  ${pad(k, 52)} ${v.toFixed(2)}x`);
+  log(`W4 done in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+}
+
 print(`\nValidation (before timing; rel = max|diff| / max|ref|, ok when <= ${TOL}):`);
 if (!result.validation.length) print('  (none: W3 times kernels on random data; bench/gemm_bench.c checks its GEMMs itself)');
 for (const v of result.validation) {
