@@ -105,9 +105,9 @@ const MAX_MILESTONES = 8;
 
 const STR_KEYS = ['dataset', 'model', 'out', 'ckpt', 'init', 'teacher', 'data'];
 const INT_KEYS = ['q', 'nout', 'nin', 'ntap', 'fp', 'nesterov', 'batch', 'train_limit', 'test_limit', 'ckpt_every',
-  'max_steps', 'threads', 'epoch', 'step', 'eval_every', 'eval_steps'];
+  'max_steps', 'threads', 'epoch', 'step', 'eval_every'];
 const FLT_KEYS = ['lr', 'momentum', 'wd', 'epochs', 'warmup', 'gamma', 'stanh', 'stanh0', 'alpha_init', 'lat_std', 'T',
-  'kd', 'init_mag', 'target'];
+  'kd', 'init_mag'];
 
 function defaults(dataset) {
   const mnist = dataset === 'mnist';
@@ -130,6 +130,8 @@ function setOpt(c, k, v) {
   if (INT_KEYS.includes(k)) { c[k] = atoi(v); return 0; }
   if (FLT_KEYS.includes(k)) { c[k] = strtof(v); return 0; }
   if (k === 'seed') { c.seed = strtoull(v); return 0; }
+  if (k === 'eval_steps') { c.eval_steps = atoi(v); return c.eval_steps < 0 ? 1 : 0; }
+  if (k === 'target') { c.target = strtof(v); return c.target >= 0 && c.target <= 100 ? 0 : 1; }
   if (k === 'mode') return (c.mode = MODES.indexOf(v)) < 0 ? 1 : 0;
   if (k === 'opt') return (c.opt = OPTS.indexOf(v)) < 0 ? 1 : 0;
   if (k === 'sched') return (c.sched = SCHEDS.indexOf(v)) < 0 ? 1 : 0;

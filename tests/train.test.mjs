@@ -378,6 +378,31 @@ test('(g) bin/flexor.mjs: --max-steps + --resume is byte-identical to a straight
     text(join(dirs.w2n, 'model.fxm')).replace(/test_accuracy=.*\n/, ''));
 });
 
+test('--eval-steps / --target (both CLIs): tests every N steps, stops once the target is reached, saves the model', () => {
+  for (const [name, cli] of [['native', native], ['wasm', wasmCli]]) {
+    const d = join(work, `target-${name}`);
+    mkdirSync(d);
+    const r = cli(['train', 'mnist', '--train-limit', '1280', '--test-limit', '300', '--epochs', '3', '--bits', '0.8', '--lr', '3e-4',
+      '--eval-steps', '5', '--target', '60', '--out', 'model.fxm', '--ckpt', 'ckpt.fxm', '--threads', '1'], { cwd: d });
+    const steps = [...r.stdout.matchAll(/^step (\d+) test-acc ([\d.]+)% \(best [\d.]+%\), training time \d+m\d\ds, elapsed/gm)];
+    assert.ok(steps.length >= 1, `${name}: at least one step evaluation:\n${r.stdout}`);
+    for (const m of steps) assert.equal(Number(m[1]) % 5, 0, `${name}: evaluations every 5 steps (got step ${m[1]})`);
+    const hit = r.stdout.match(/^target 60\.00% reached: test-acc ([\d.]+)% after (\d+) steps \((\d+) images, ([\d.]+) epochs\), training time \d+m\d\ds \(([\d.]+) img\/s\)/m);
+    assert.ok(hit, `${name}: the target line:\n${r.stdout}`);
+    assert.ok(Number(hit[1]) >= 60, `${name}: reached ${hit[1]} %`);
+    assert.equal(Number(hit[3]), Number(hit[2]) * 64, `${name}: images = steps x batch`);
+    assert.ok(Number(hit[2]) < 60, `${name}: stopped early (${hit[2]} of 60 steps)`);
+    const before = steps.filter((m) => Number(m[1]) < Number(hit[2]));
+    for (const m of before) assert.ok(Number(m[2]) < 60, `${name}: no earlier evaluation had reached the target`);
+    assert.ok(existsSync(join(d, 'model.fxm')), `${name}: the model is saved`);
+    assert.match(r.stdout, /^done: test accuracy/m);
+  }
+  for (const cli of [native, wasmCli]) {
+    assert.match(cli(['train', 'mnist', '--target', '150'], { status: 2 }).stderr, /bad value '150' for --target/);
+    assert.match(cli(['train', 'mnist', '--eval-steps', '-3'], { status: 2 }).stderr, /bad value '-3' for --eval-steps/);
+  }
+});
+
 test('CLI: usage errors, xor and inspect match the native program', () => {
   assert.match(wasmCli(['train', 'mnist', '--bogus', '1'], { status: 2 }).stderr, /unknown or incomplete option '--bogus'/);
   assert.match(wasmCli(['train', 'mnist', '--mode', 'fast'], { status: 2 }).stderr, /bad value 'fast' for --mode/);

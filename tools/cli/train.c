@@ -104,13 +104,15 @@ static int set_opt(cfg *c, const char *k, const char *v) {
 #define FLT(name) if (!strcmp(k, #name)) { c->name = strtof(v, NULL); return 0; }
     STR(dataset) STR(model) STR(out) STR(ckpt) STR(init) STR(teacher) STR(data)
     INT(q) INT(nout) INT(nin) INT(ntap) INT(fp) INT(nesterov) INT(batch) INT(train_limit) INT(test_limit)
-    INT(ckpt_every) INT(max_steps) INT(threads) INT(epoch) INT(step) INT(eval_every) INT(eval_steps) FLT(target)
+    INT(ckpt_every) INT(max_steps) INT(threads) INT(epoch) INT(step) INT(eval_every)
     FLT(lr) FLT(momentum) FLT(wd) FLT(epochs) FLT(warmup) FLT(gamma) FLT(stanh) FLT(stanh0) FLT(alpha_init)
     FLT(lat_std) FLT(T) FLT(kd) FLT(init_mag)
 #undef STR
 #undef INT
 #undef FLT
     if (!strcmp(k, "seed")) { c->seed = strtoull(v, NULL, 0); return 0; }
+    if (!strcmp(k, "eval_steps")) { c->eval_steps = atoi(v); return c->eval_steps < 0; }
+    if (!strcmp(k, "target")) { c->target = strtof(v, NULL); return !(c->target >= 0.0f && c->target <= 100.0f); }
     if (!strcmp(k, "mode")) return (c->mode = find(MODES, 3, v)) < 0;
     if (!strcmp(k, "opt")) return (c->opt = find(OPTS, 2, v)) < 0;
     if (!strcmp(k, "sched")) return (c->sched = find(SCHEDS, 3, v)) < 0;
