@@ -57,6 +57,10 @@ describe('ModelPool in Node (worker_threads)', () => {
   test('bad input: wrong batch, wrong length, damaged model file, bad options, a terminated pool', async () => {
     await assert.rejects(pool3.forward(inputs(33), 33), /batch of 33 samples; this pool was created for 1\.\.32/);
     await assert.rejects(pool3.forward(new Float32Array(10), 1), /x must be a Float32Array of 3072 values/);
+    const nan = inputs(3);
+    nan[5000] = NaN;
+    await assert.rejects(pool3.forward(nan, 3), (e) => e instanceof FlexorError && /input value 1928 \(sample 0\) is nan .*in samples 1\.\.1 of this batch, worker 1/i.test(e.message),
+      'a NaN in the second worker\'s part is reported by that worker with the core message');
     const bad = Uint8Array.from(bytes);
     bad[bad.length - 100] ^= 0xff;
     await assert.rejects(ModelPool.create(bad, { workers: 2 }), (e) => e instanceof FlexorError && /checksum|CRC/i.test(e.message));

@@ -140,7 +140,11 @@ export class ModelPool {
       const part = x.slice(start * per, (start + cnt) * per);
       const at = start;
       jobs.push(this.#workers[i].call(fn, { type: 'forward', x: part, n: cnt }, [part.buffer])
-        .then((r) => out.set(r.logits, at * this.#classes)));
+        .then((r) => out.set(r.logits, at * this.#classes), (e) => {
+          // the core numbers samples within the worker's part: say which samples of this call it had
+          e.message = `${e.message} [in samples ${at}..${at + cnt - 1} of this batch, worker ${i}: sample k there is sample ${at} + k here]`;
+          throw e;
+        }));
       start += cnt;
     }
     await Promise.all(jobs);
