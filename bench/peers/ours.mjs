@@ -181,41 +181,42 @@ async function rawInstance() {
   return raw;
 }
 
-export async function convTask({ layer, batch }) {
+/** Shape, buffers and random input of one conv layer on the raw instance (W3). */
+async function convSetup(layer, batch) {
   const { ex, ctx } = await rawInstance();
   const [, cin, h, w, cout, k, s, p] = layer;
-  const alloc = (bytes) => { const q = ex.fxw_malloc(bytes + 64) >>> 0; if (!q) throw new Error('wasm malloc failed'); return { base: q, p: (q + 63) & ~63 }; };
+  const blocks = [];
+  const alloc = (bytes) => { const q = ex.fxw_malloc(bytes + 64) >>> 0; if (!q) throw new Error('wasm malloc failed'); const b = { base: q, p: (q + 63) & ~63 }; blocks.push(b); return b; };
   const shp = alloc(64);
   const st = ex.fx_conv_shape_init(ctx, shp.p, batch, cin, h, w, cout, k, s, p);
   if (st) throw new Error(`fx_conv_shape_init: status ${st}`);
-  const nx = batch * cin * h * w, ny = batch * cout * convOut(h, k, s, p) * convOut(w, k, s, p), nw = cout * cin * k * k;
+  const nx = batch * cin * h * w, ny = batch * cout * convOut(h, k, s, p) * convOut(w, k, s, p);
   const wsF = ex.fx_conv2d_ws_floats(shp.p) >>> 0;
-  const bx = alloc(4 * nx), by = alloc(4 * ny), bw = alloc(4 * nw), bws = alloc(4 * Math.max(wsF, 1));
-  const f32 = () => new Float32Array(ex.memory.buffer);
+  const bx = alloc(4 * nx), by = alloc(4 * ny), bws = alloc(4 * Math.max(wsF, 1));
   const r = rng(7);
-  { const v = f32(); for (let i = 0; i < nx; i++) v[(bx.p >>> 2) + i] = r.normal(); for (let i = 0; i < nw; i++) v[(bw.p >>> 2) + i] = 0.1 * r.normal(); }
+  { const v = new Float32Array(ex.memory.buffer); for (let i = 0; i < nx; i++) v[(bx.p >>> 2) + i] = r.normal(); }
+  return { ex, ctx, cin, cout, k, r, alloc, shp, bx, by, bws, dispose: () => { for (const b of blocks) ex.fxw_free(b.base); } };
+}
+
+export async function convTask({ layer, batch }) {
+  const c = await convSetup(layer, batch);
+  const { ex, ctx, shp, bx, by, bws } = c;
+  const nw = c.cout * c.cin * c.k * c.k, bw = c.alloc(4 * nw);
+  { const v = new Float32Array(ex.memory.buffer); for (let i = 0; i < nw; i++) v[(bw.p >>> 2) + i] = 0.1 * c.r.normal(); }
   const run = () => { const e = ex.fx_conv2d_forward(ctx, shp.p, by.p, bx.p, bw.p, 0, bws.p); if (e) throw new Error(`fx_conv2d_forward: status ${e}`); };
   run();
-  return { run, check: {}, dispose: () => { for (const b of [shp, bx, by, bw, bws]) ex.fxw_free(b.base); } };
+  return { run, check: {}, dispose: c.dispose };
 }
 
 // W3, the binary kernel: fx_conv2d_forward_bcq (direct LUT conv for c_in >= 4, im2col LUT below) from random
 // packed +-1 bits (q = 1) on the same shapes; GFLOP/s is the nominal FP32-equivalent rate.
 export async function convLutTask({ layer, batch }) {
-  const { ex, ctx } = await rawInstance();
-  const [, cin, h, w, cout, k, s, p] = layer;
-  const alloc = (bytes) => { const q = ex.fxw_malloc(bytes + 64) >>> 0; if (!q) throw new Error('wasm malloc failed'); return { base: q, p: (q + 63) & ~63 }; };
-  const shp = alloc(64);
-  const st = ex.fx_conv_shape_init(ctx, shp.p, batch, cin, h, w, cout, k, s, p);
-  if (st) throw new Error(`fx_conv_shape_init: status ${st}`);
-  const nx = batch * cin * h * w, ny = batch * cout * convOut(h, k, s, p) * convOut(w, k, s, p);
-  const nbits = cout * Math.ceil((cin * k * k) / 4);
-  const wsF = ex.fx_conv2d_ws_floats(shp.p) >>> 0;
-  const bx = alloc(4 * nx), by = alloc(4 * ny), bb = alloc(nbits), ba = alloc(4 * cout), bws = alloc(4 * Math.max(wsF, 1));
-  const r = rng(7);
-  { const v = new Float32Array(ex.memory.buffer); for (let i = 0; i < nx; i++) v[(bx.p >>> 2) + i] = r.normal(); for (let i = 0; i < cout; i++) v[(ba.p >>> 2) + i] = 0.1; }
-  { const u = new Uint8Array(ex.memory.buffer); for (let i = 0; i < nbits; i++) u[bb.p + i] = Math.floor(r.u() * 16) & 15; }
+  const c = await convSetup(layer, batch);
+  const { ex, ctx, shp, bx, by, bws } = c;
+  const nbits = c.cout * Math.ceil((c.cin * c.k * c.k) / 4), bb = c.alloc(nbits), ba = c.alloc(4 * c.cout);
+  { const v = new Float32Array(ex.memory.buffer); for (let i = 0; i < c.cout; i++) v[(ba.p >>> 2) + i] = 0.1; }
+  { const u = new Uint8Array(ex.memory.buffer); for (let i = 0; i < nbits; i++) u[bb.p + i] = Math.floor(c.r.u() * 16) & 15; }
   const run = () => { const e = ex.fx_conv2d_forward_bcq(ctx, shp.p, by.p, bx.p, 1, bb.p, ba.p, 0, 0, 0, bws.p); if (e) throw new Error(`fx_conv2d_forward_bcq: status ${e}`); };
   run();
-  return { run, check: {}, dispose: () => { for (const b of [shp, bx, by, bb, ba, bws]) ex.fxw_free(b.base); } };
+  return { run, check: {}, dispose: c.dispose };
 }
