@@ -323,22 +323,30 @@ fx_status fx_flexor_plane_bits(fx_ctx *ctx, const fx_flexor_geom *g, const float
  * Backward
  * ------------------------------------------------------------------------------------------------------- */
 
+/* e^x for x in [-20, 0], 4 lanes: x = n ln2 + r with |r| <= ln2/2 (n rounded with the 1.5 * 2^23 trick, ln2
+ * split in two for an exact n ln2), e^r by its degree-6 Taylor polynomial (relative error < 2e-7), 2^n from
+ * the exponent bits. */
+typedef int32_t v4s __attribute__((vector_size(16)));
+static inline v4f exp_neg4(v4f x) {
+    v4f t = x * 1.44269504f;
+    v4f n = (t + 12582912.0f) - 12582912.0f;
+    v4f r = (x - n * 0.693145752f) - n * 1.42860677e-6f;
+    v4f p = 1.0f + r * (1.0f + r * (0.5f + r * (1.0f / 6 + r * (1.0f / 24 + r * (1.0f / 120 + r * (1.0f / 720))))));
+    v4s e = (__builtin_convertvector(n, v4s) + 127) << 23;
+    return p * (v4f)e;
+}
+
 /* dL/dx for one slice. b[r] = +-1 decrypted bits, gr[r] = dL/db_r, valid rows 0..nr-1. */
 static void slice_backward(const fx_xornet *net, fx_bwd_mode mode, float S, const float *x, const float *b,
                            const float *gr, int nr, float *dx) {
     int n_in = net->n_in;
-    float t[32];
-    int live = 0; /* latents with 1 - tanh^2 != 0 */
-    if (mode != FX_BWD_STE)
+    float t[32], fac[32];
+    if (mode == FX_BWD_ANALOG) {
+        /* |z| > 10: tanhf is exactly +-1 in float (glibc and musl alike), so skipping it changes nothing */
         for (int i = 0; i < n_in; i++) {
             float z = S * x[i];
-            /* |z| > 10: tanhf is exactly +-1 in float (glibc and musl alike), so skipping it changes nothing */
-            if (z > 10.0f) t[i] = 1.0f;
-            else if (z < -10.0f) t[i] = -1.0f;
-            else { t[i] = tanhf(z); live = 1; }
+            t[i] = z > 10.0f ? 1.0f : z < -10.0f ? -1.0f : tanhf(z);
         }
-    if (mode == FX_BWD_FLEXOR && !live) return; /* every factor S (1 - t^2) is 0: dx gets exact zeros */
-    if (mode == FX_BWD_ANALOG) {
         for (int r = 0; r < nr; r++) {
             uint32_t m = net->mask[r];
             float sgn0 = (net->taps[r] & 1) ? 1.0f : -1.0f; /* (-1)^(n_r - 1) */
@@ -352,6 +360,28 @@ static void slice_backward(const fx_xornet *net, fx_bwd_mode mode, float S, cons
         }
         return;
     }
+    if (mode == FX_BWD_FLEXOR) {
+        /* S (1 - tanh^2(z)) = S sech^2(z) = S 4u / (1 + u)^2 with u = e^(-2|z|): no cancellation near |t| = 1,
+         * and 4 lanes at a time. Exactly 0 where |z| > 10 (as 1 - tanhf^2 is in float there); a slice whose
+         * latents are all there gets exact zeros without the rest. */
+        float xs[32] = {0};
+        memcpy(xs, x, sizeof(float) * (size_t)n_in);
+        v4s live = {0, 0, 0, 0};
+        const v4s absm = {0x7fffffff, 0x7fffffff, 0x7fffffff, 0x7fffffff};
+        const v4f ten = {10.0f, 10.0f, 10.0f, 10.0f}, zero = {0, 0, 0, 0};
+        for (int i = 0; i < n_in; i += 4) {
+            v4f az = (v4f)((v4s)(ld4(xs + i) * S) & absm);
+            v4s in = az <= ten;                                  /* lanes with |z| <= 10: all ones */
+            v4f zc = (v4f)(((v4s)az & in) | ((v4s)ten & ~in));  /* min(|z|, 10) */
+            v4f u = exp_neg4(-2.0f * zc), v = 1.0f + u;
+            v4f f = (S * 4.0f) * u / (v * v);
+            st4(fac + i, (v4f)((v4s)f & in) + zero);
+            live |= in;
+        }
+        if (!(live[0] | live[1] | live[2] | live[3])) return;
+    } else {
+        for (int i = 0; i < n_in; i++) fac[i] = 1.0f; /* STE */
+    }
     float acc[32] = {0};
     for (int r = 0; r < nr; r++) {
         float c = b[r] * gr[r];
@@ -364,8 +394,7 @@ static void slice_backward(const fx_xornet *net, fx_bwd_mode mode, float S, cons
     }
     for (int i = 0; i < n_in; i++) {
         float sg = x[i] >= 0.0f ? 1.0f : -1.0f;
-        float fac = mode == FX_BWD_STE ? 1.0f : S * (1.0f - t[i] * t[i]);
-        dx[i] += fac * sg * acc[i];
+        dx[i] += fac[i] * sg * acc[i];
     }
 }
 
