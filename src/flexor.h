@@ -360,7 +360,8 @@ fx_status fx_model_weights(fx_ctx *ctx, fx_model *m, int id, const float **w);
  * outputs up to float rounding. With the table kernels, a BN that directly follows such a conv is folded
  * into it, and what follows that BN is fused: a ReLU, or a residual ADD and a ReLU after it. In eval mode
  * only the last fused node's activation is then materialised (not the conv's, the BN's or the ADD's before
- * a fused ReLU); turn the kernels off to inspect those. */
+ * a fused ReLU); turn the kernels off to inspect those. In training (on), FleXOR convs run forward from the
+ * bits and, with stride 1 and q = 1, take their input gradient from the flipped, transposed bits. */
 fx_status fx_model_set_lut(fx_ctx *ctx, fx_model *m, int on);
 /* Marks parameters as changed from outside (e.g. loaded), so cached decoded weights are rebuilt. */
 void fx_model_touch(fx_model *m);
