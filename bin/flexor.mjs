@@ -384,6 +384,7 @@ async function cmdTrain(argv) {
     throw new CliError(`flexor train: unknown dataset '${dataset}' (mnist or cifar10)`, 2);
   let c = defaults(dataset);
   let resume = false;
+  let bits = null; // --bits is applied after every other option: it depends on --nout and --q
   for (let i = 1; i < argv.length; i++) {
     const a = argv[i];
     if (!a.startsWith('--')) throw usageError('train', a);
@@ -392,10 +393,12 @@ async function cmdTrain(argv) {
     if (key === 'random_fill') { c.ntap = 0; continue; }
     if (key === 'fp') { c.fp = 1; continue; }
     if (i + 1 >= argv.length) throw usageError('train', a);
+    if (key === 'bits') { bits = argv[++i]; continue; }
     const r = setOpt(c, key, argv[++i]);
     if (r === 2) throw usageError('train', a);
     if (r === 1) throw new CliError(`flexor train: bad value '${argv[i]}' for ${a}`, 2);
   }
+  if (bits !== null && setOpt(c, 'bits', bits) === 1) throw new CliError(`flexor train: bad value '${bits}' for --bits`, 2);
   let m = null, teacher = null;
   try {
     if (resume) {

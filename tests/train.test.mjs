@@ -403,6 +403,17 @@ test('--eval-steps / --target (both CLIs): tests every N steps, stops once the t
   }
 });
 
+test('--bits does not depend on the order of the options (it follows --nout and --q wherever it stands)', () => {
+  for (const cli of [native, wasmCli]) {
+    for (const args of [['--bits', '0.4', '--nout', '10'], ['--nout', '10', '--bits', '0.4'], ['--bits', '0.8', '--q', '2', '--nout', '10']]) {
+      const r = cli(['train', 'mnist', ...args, '--train-limit', '256', '--test-limit', '100', '--max-steps', '1', '--batch', '32',
+        '--ckpt', join(work, 'bits-order.ckpt')]);
+      const want = args.includes('--q') ? /0\.8000 bits\/weight \(q=2 nout=10 nin=4 / : /0\.4000 bits\/weight \(q=1 nout=10 nin=4 /;
+      assert.match(r.stdout, want, `${args.join(' ')}:\n${r.stdout}`);
+    }
+  }
+});
+
 test('CLI: usage errors, xor and inspect match the native program', () => {
   assert.match(wasmCli(['train', 'mnist', '--bogus', '1'], { status: 2 }).stderr, /unknown or incomplete option '--bogus'/);
   assert.match(wasmCli(['train', 'mnist', '--mode', 'fast'], { status: 2 }).stderr, /bad value 'fast' for --mode/);

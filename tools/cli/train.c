@@ -409,6 +409,7 @@ int cmd_train(int argc, char **argv) {
         return 2;
     }
     int resume = 0;
+    const char *bits = NULL; /* --bits is applied after every other option: it depends on --nout and --q */
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strncmp(a, "--", 2)) return cli_usage_error("train", a);
@@ -419,10 +420,12 @@ int cmd_train(int argc, char **argv) {
         if (!strcmp(key, "random_fill")) { c.ntap = 0; continue; }
         if (!strcmp(key, "fp")) { c.fp = 1; continue; }
         if (i + 1 >= argc) return cli_usage_error("train", a);
+        if (!strcmp(key, "bits")) { bits = argv[++i]; continue; }
         int r = set_opt(&c, key, argv[++i]);
         if (r == 2) return cli_usage_error("train", a);
         if (r == 1) { fprintf(stderr, "flexor train: bad value '%s' for %s\n", argv[i], a); return 2; }
     }
+    if (bits && set_opt(&c, "bits", bits)) { fprintf(stderr, "flexor train: bad value '%s' for --bits\n", bits); return 2; }
     fx_ctx *ctx;
     fx_ctx_new(&ctx);
     fx_model *m = NULL, *teacher = NULL;
