@@ -144,6 +144,12 @@ describe('the FleXOR page in headless Chromium', { timeout: 6 * 60_000 }, () => 
     assert.equal(await page.inputValue('#bits'), 'custom');
     await page.selectOption('#bits', '0.8');
     assert.equal(await page.textContent('#nin'), '16');
+    // with q = 2 bit planes the preset halves n_in, so the bits per weight stay what the preset says
+    await page.selectOption('#q', '2');
+    assert.equal(await page.textContent('#nin'), '8');
+    assert.match(await page.textContent('#plan'), /at 0\.80\d bits\/weight/);
+    await page.selectOption('#q', '1');
+    assert.equal(await page.textContent('#nin'), '16');
     await shot('ui-1280-idle.png', page);
     await page.screenshot({ path: path.join(OUT, 'ui-1280-idle-full.png'), fullPage: true });
     await page.setViewportSize({ width: 390, height: 844 });

@@ -151,11 +151,11 @@ function trainLimit() {
   return Number(el.trainSize.value);
 }
 
-/** Fills the per-layer n_in fields from the preset. */
+/** Fills the per-layer n_in fields from the preset: bits/weight = q * n_in / n_out. */
 function applyPreset() {
-  const nOut = Number(el.nout.value);
+  const nOut = Number(el.nout.value), q = Number(el.q.value) || 1;
   if (el.bits.value !== 'custom' && Number.isInteger(nOut) && nOut >= 1 && nOut <= 32) {
-    const nIn = Math.max(1, Math.min(nOut, Math.round(Number(el.bits.value) * nOut)));
+    const nIn = Math.max(1, Math.min(nOut, Math.round((Number(el.bits.value) * nOut) / q)));
     for (const f of el.ninLayers) f.value = String(nIn);
   }
   updatePlan();
@@ -597,7 +597,8 @@ for (const f of el.ninLayers) {
     updatePlan();
   });
 }
-for (const f of [el.q, el.optimizer, el.schedule, el.batch]) f.addEventListener('change', updatePlan);
+el.q.addEventListener('change', applyPreset);
+for (const f of [el.optimizer, el.schedule, el.batch]) f.addEventListener('change', updatePlan);
 el.trainSize.addEventListener('change', updateDataNote);
 
 el.form.addEventListener('submit', (ev) => {
