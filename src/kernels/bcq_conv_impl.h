@@ -2,7 +2,8 @@
  * bcq_conv_impl.h - the vector-width-specific part of bcq_conv.c (table build and gather loop), included by
  * bcq_conv.c with VW = 4 (SSE natively, SIMD128 in WebAssembly) and by bcq_conv_avx2.c with VW = 8 (AVX2,
  * chosen at run time on x86-64). Before including, define VW, KFN (the kernel's name) and ATTR (a function
- * attribute, possibly empty). The table layout (bcq_conv_layout.h) is the same for both widths.
+ * attribute, possibly empty). The table layout (bcq_conv_layout.h) is the same for both widths. No include
+ * guard: each including translation unit instantiates it once.
  */
 #include "bcq_conv_layout.h"
 #include <string.h>
@@ -31,7 +32,7 @@ ATTR static void build_tables(const fx_bcq_conv_geom *g, const fx_bcq_layout *L,
                     continue;
                 }
                 const float *xr = x + ((size_t)c * H + iy) * W;
-                if (s == 1) { /* columns pad .. pad + W - 1 hold the image row; plain loops, no libc calls */
+                if (s == 1) { /* columns pad .. pad + W - 1 hold the image row, the rest is zero padding */
                     int n = W < L->Wph - pad ? W : L->Wph - pad, j = 0;
                     for (; j < pad && j < RS; j++) r[j] = 0.0f;
                     for (int i = 0; i < n; i++) r[pad + i] = xr[i];
