@@ -536,9 +536,10 @@ static fx_status run_layer_ex(fx_ctx *ctx, fx_model *m, const node *n, int bs, i
                               const float *res, int relu) {
     par_job j;
     memset(&j, 0, sizeof j);
-    j.lut = fwd && n->kind == FX_NODE_CONV ? lut : 0;
+    /* lut = 1 means: conv forward from the bits, conv dx from the transposed bits, or dense with W^T */
+    j.lut = fwd && lut && n->kind == FX_NODE_CONV;
     j.dx_lut = !fwd && lut && n->kind == FX_NODE_CONV;
-    j.wt = n->kind == FX_NODE_DENSE && lut; /* dense: lut = 1 means w is W^T */
+    j.wt = lut && n->kind == FX_NODE_DENSE;
     j.res = res;
     j.out = out;
     j.alpha = alpha;
@@ -546,7 +547,7 @@ static fx_status run_layer_ex(fx_ctx *ctx, fx_model *m, const node *n, int bs, i
     j.m = m; j.n = n; j.src = &m->nodes[n->in0];
     j.in = j.src->out; j.w = w; j.b = P(m, n->p_b);
     j.din = din; j.dw = dw; j.db = G(m, n->p_b);
-    if (fwd && lut && n->kind == FX_NODE_CONV) j.b = bias;
+    if (j.lut) j.b = bias;
     j.bs = bs; j.fwd = fwd;
     j.T = m->n_threads < bs ? m->n_threads : bs;
     if (!fwd && j.T > 1 && !m->scratch) j.T = 1;
